@@ -1,0 +1,1 @@
+"""Instructor tooling behind the `course` command: data, release, grading, demo."""

@@ -1,0 +1,97 @@
+"""The `course` command: data, release, grade, demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .nbg import CourseError, find_course_root
+
+
+def _cmd_data(args) -> None:
+    import data_scripts
+
+    if args.real:
+        for name in args.real:
+            print(f"{name}: {data_scripts.fetch_real(name, force=args.force)}")
+        return
+    names = args.names or sorted(data_scripts.OFFLINE_BUILDERS)
+    for name in names:
+        print(f"{name}: {data_scripts.build_offline(name, force=args.force)}")
+
+
+def _cmd_release(args) -> None:
+    from .nbg import release
+
+    course = find_course_root(args.course_dir)
+    out = release(course, args.assignment)
+    print(f"released {args.assignment} -> {out}")
+    if args.bundle:
+        from .bundle import build_bundle
+
+        print(f"student bundle -> {build_bundle(course, args.assignment)}")
+
+
+def _cmd_grade(args) -> None:
+    from .grading import grade_from_cli
+
+    grade_from_cli(find_course_root(args.course_dir), args)
+
+
+def _cmd_demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.dir) if args.dir else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description=__doc__)
+    p.add_argument("--course-dir", type=Path, default=None,
+                   help="course folder (default: nearest folder with nbgrader_config.py)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="build offline stand-in datasets or download real ones")
+    g = d.add_mutually_exclusive_group()
+    g.add_argument("--offline", action="store_true", help="build offline stand-ins (default)")
+    g.add_argument("--real", nargs="+", metavar="NAME", help="download and verify the real dataset(s)")
+    d.add_argument("names", nargs="*", help="datasets (default: all)")
+    d.add_argument("--force", action="store_true", help="rebuild even if present")
+    d.set_defaults(func=_cmd_data)
+
+    r = sub.add_parser("release", help="regenerate release/ASSIGNMENT with nbgrader")
+    r.add_argument("assignment")
+    r.add_argument("--bundle", action="store_true", help="also write a verified student bundle (zip)")
+    r.set_defaults(func=_cmd_release)
+
+    gr = sub.add_parser("grade", help="autograde submissions, write feedback and grade CSVs")
+    gr.add_argument("assignment")
+    gr.add_argument("--from", dest="from_zip", type=Path, default=None,
+                    help="LMS bulk download (Canvas zip) to take submissions from")
+    gr.add_argument("--roster", type=Path, default=None, help="CSV mapping LMS ids to student ids")
+    gr.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core)")
+    gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds")
+    gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds")
+    gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission")
+    gr.set_defaults(func=_cmd_grade)
+
+    de = sub.add_parser("demo", help="offline end-to-end demo: data, release, grade three samples")
+    de.add_argument("--dir", default=None, help="where to build the demo course (default: ./demo)")
+    de.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CourseError as exc:
+        print(f"course: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("course: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Where datasets and caches live: ``$COURSE_DATA_DIR`` or ``~/.cache/seqcourse``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    root = os.environ.get("COURSE_DATA_DIR")
+    path = Path(root).expanduser() if root else Path.home() / ".cache" / "seqcourse"
+    return path
+
+
+def dataset_dir(name: str, offline: bool) -> Path:
+    """Folder of one dataset: ``<data_dir>/<name>/real`` or ``.../offline``."""
+    return data_dir() / name / ("offline" if offline else "real")
