@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv, then run the instructor demo (offline data, release, grade samples)
+#   make test   set up .venv, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast release clean
+
+setup: $(STAMP)
+
+# torch is installed first, pinned to the CPU wheel: a plain `torch` requirement
+# would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/course demo
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+release: setup
+	$(BIN)/course release a1_rnn_cells
+
+clean:
+	rm -rf demo autograded feedback gradebook.db
