@@ -38,6 +38,12 @@ def _cmd_grade(args) -> None:
     grade_from_cli(find_course_root(args.course_dir), args)
 
 
+def _cmd_assets(args) -> None:
+    from .assets import make_a1_abc_figure
+
+    print(f"figure -> {make_a1_abc_figure(find_course_root(args.course_dir), epochs=args.epochs)}")
+
+
 def _cmd_demo(args) -> None:
     from .demo import run_demo
 
@@ -73,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds")
     gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission")
     gr.set_defaults(func=_cmd_grade)
+
+    a = sub.add_parser("assets", help="regenerate a1's A/B/C training-curve figure and its answer key")
+    a.add_argument("--epochs", type=int, default=100)
+    a.set_defaults(func=_cmd_assets)
 
     de = sub.add_parser("demo", help="offline end-to-end demo: data, release, grade three samples")
     de.add_argument("--dir", default=None, help="where to build the demo course (default: ./demo)")
