@@ -10,7 +10,18 @@ from .nbg import CourseError, find_course_root
 
 def _cmd_data(args) -> None:
     import data_scripts
+    from data_scripts.download import DownloadError
+    from data_scripts.speech_commands import ArchiveError
 
+    try:
+        _build_data(data_scripts, args)
+    except KeyError as exc:
+        raise CourseError(exc.args[0]) from None
+    except (DownloadError, ArchiveError) as exc:
+        raise CourseError(str(exc)) from None
+
+
+def _build_data(data_scripts, args) -> None:
     if args.real:
         for name in args.real:
             print(f"{name}: {data_scripts.fetch_real(name, force=args.force)}")
