@@ -1,0 +1,268 @@
+"""The A1 hidden checks: full credit for the reference, less for every known wrong answer.
+
+A "notebook" here is a dict namespace into which the reference module's source is exec'd,
+so its classes look up ``LSTMCell`` & co. in that namespace exactly as notebook cells do.
+A mutant (tests/mutants/a1/*.py) replaces one cell's class; every grade cell is then graded.
+"""
+import json
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder import a1_checks as checks
+from autograder import a1_reference as ref
+from autograder import guards
+
+MUTANTS = sorted((Path(__file__).parent / "mutants" / "a1").glob("*.py"))
+KEY = {"A": "GRU", "B": "RNN", "C": "LSTM"}
+MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
+
+GRADE_CELLS = {
+    "test_lstm_cell": (4, lambda ns: checks.check_lstm_cell(ns["LSTMCell"], points=4)),
+    "test_gru_cell": (4, lambda ns: checks.check_gru_cell(ns["GRUCell"], points=4)),
+    **{f"test_rnn_model_{m}": (2, lambda ns, mode=mode: checks.check_rnn_model(ns["RNNModel"], mode, points=2))
+       for m, mode in MODES.items()},
+    **{f"test_bidir_model_{m}": (2, lambda ns, mode=mode: checks.check_bidir_model(
+        ns["BidirRecurrentModel"], mode, points=2)) for m, mode in MODES.items()},
+    "test_abc_answers": (3, lambda ns: checks.check_abc_answers(
+        ns["A_model"], ns["B_model"], ns["C_model"], points=3, key=KEY)),
+}
+
+
+def run_source(ns, source, filename):
+    # Compiled under a real file name so inspect.getsource (used by the guards) finds it.
+    exec(compile(source, filename, "exec"), ns)
+
+
+def notebook():
+    ns = {"__name__": "a1_notebook"}
+    run_source(ns, Path(ref.__file__).read_text(), ref.__file__)
+    ns.update(A_model=KEY["A"], B_model=KEY["B"], C_model=KEY["C"])
+    return ns
+
+
+def grade_all(ns):
+    return {gid: fn(ns) for gid, (_, fn) in GRADE_CELLS.items()}
+
+
+def header(path, field):
+    m = re.search(rf"^# {field}: (.+)$", path.read_text(), re.M)
+    assert m, f"{path.name} lacks '# {field}:'"
+    return m.group(1).strip()
+
+
+def test_reference_gets_full_points(capsys):
+    scores = grade_all(notebook())
+    assert scores == {gid: float(points) for gid, (points, _) in GRADE_CELLS.items()}
+    assert capsys.readouterr().err == ""
+
+
+def test_mutant_list_covers_the_brief():
+    names = {p.stem for p in MUTANTS}
+    assert len(names) >= 23
+    for path in MUTANTS:
+        assert header(path, "cell") in {"lstm_cell", "gru_cell", "rnn_model", "bidir_model", "abc_answers"}
+        assert set(map(str.strip, header(path, "loses").split(","))) <= set(GRADE_CELLS)
+
+
+@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
+def test_mutant_loses_exactly_where_declared(path, capsys):
+    loses = {g.strip() for g in header(path, "loses").split(",")}
+    ns = notebook()
+    run_source(ns, path.read_text(), str(path))
+    scores = grade_all(ns)
+    report = capsys.readouterr()
+    assert report.err == ""
+    for gid, (points, _) in GRADE_CELLS.items():
+        if gid in loses:
+            assert scores[gid] < points, f"{path.stem} keeps full points in {gid}"
+        else:
+            assert scores[gid] == points, f"{path.stem} loses points in {gid}:\n{report.out}"
+
+
+STUBS = '''
+import torch
+from torch import nn
+
+class LSTMCell(nn.Module):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        raise NotImplementedError()
+    def reset_parameters(self):
+        raise NotImplementedError()
+    def forward(self, input, hx=None):
+        raise NotImplementedError()
+
+class GRUCell(LSTMCell):
+    pass
+
+class RNNModel(nn.Module):
+    def __init__(self, mode, input_size, hidden_size, num_layers, bias, output_size):
+        super().__init__()
+        raise NotImplementedError()
+    def forward(self, input, hx=None):
+        raise NotImplementedError()
+
+class BidirRecurrentModel(RNNModel):
+    def forward(self, input):
+        raise NotImplementedError()
+'''
+
+
+def test_not_implemented_gets_zero_without_crashing(tmp_path, capsys):
+    ns = notebook()
+    stub = tmp_path / "stubs.py"
+    stub.write_text(STUBS)
+    run_source(ns, STUBS, str(stub))
+    ns.update(A_model=None, B_model=None, C_model=None)
+    assert set(grade_all(ns).values()) == {0.0}
+    out = capsys.readouterr()
+    assert out.err == "" and "NotImplementedError" in out.out
+
+
+NOISY = '''
+import sys, warnings
+import torch
+from torch import nn
+
+class GRUCell(nn.Module):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        warnings.warn("constructor warning")
+        print("constructor noise", file=sys.stderr)
+        self.x2h = nn.Linear(input_size, 3 * hidden_size, bias=bias)
+        self.h2h = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
+    def forward(self, input, hx=None):
+        warnings.warn("forward warning", RuntimeWarning)
+        print("forward noise", file=sys.stderr)
+        print("stdout noise")
+        return torch.tanh(self.x2h(input))[:, : self.h2h.in_features]
+'''
+
+
+def test_noise_and_warnings_never_reach_stderr(tmp_path, capsys):
+    ns = notebook()
+    path = tmp_path / "noisy.py"
+    path.write_text(NOISY)
+    run_source(ns, NOISY, str(path))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        score = checks.check_gru_cell(ns["GRUCell"])
+    assert 0 <= score < 4 and not seen
+    out = capsys.readouterr()
+    assert out.err == "" and "noise" not in out.out
+
+
+def test_checks_leave_global_state_as_it_was():
+    ns = notebook()
+    run_source(ns, (Path(__file__).parent / "mutants/a1/lstm_gate_order.py").read_text(), "lstm_gate_order")
+    cells = {n: ns[n] for n in ("LSTMCell", "GRUCell", "BasicRNNCell")}
+    factories = (torch.empty, torch.empty_like, torch.Tensor.new_empty)
+    rng = torch.get_rng_state()
+    assert checks.check_rnn_model(ns["RNNModel"], "LSTM") == 2.0  # graded with the reference cell
+
+    class Broken(torch.nn.Module):  # raises inside the isolated check
+        def __init__(self, *args):
+            raise RuntimeError("boom")
+    assert checks.check_bidir_model(Broken, "GRU") == 0.0
+    assert {n: ns[n] for n in cells} == cells
+    assert (torch.empty, torch.empty_like, torch.Tensor.new_empty) == factories
+    assert "new_empty" not in vars(torch.Tensor) and "__new__" not in vars(torch.Tensor)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.empty(3).shape == (3,)
+
+
+def test_report_names_the_failure(capsys):
+    ns = notebook()
+    path = Path(__file__).parent / "mutants/a1/lstm_squeeze.py"
+    run_source(ns, path.read_text(), str(path))
+    checks.check_lstm_cell(ns["LSTMCell"])
+    out = capsys.readouterr().out
+    assert "FAILED batch size 1" in out and "shape (4,), expected (1, 4)" in out
+
+
+def test_forbidden_layers_give_no_credit(capsys):
+    ns = notebook()
+    path = Path(__file__).parent / "mutants/a1/rnn_model_nn_lstm.py"
+    run_source(ns, path.read_text(), str(path))
+    assert checks.check_rnn_model(ns["RNNModel"], "GRU") == 0.0
+    assert "not allow" in capsys.readouterr().out
+
+
+def test_guards_without_source_and_with_comments():
+    ns = {}
+    # No file behind this source: only the instance scan can see the built-in cell.
+    exec("import torch\nclass Cell(torch.nn.Module):\n"
+         "    def __init__(self):\n        super().__init__()\n        self.core = [torch.nn.GRUCell(2, 2)]\n", ns)
+    assert guards.forbidden_in_class(ns["Cell"]) is None
+    assert "GRUCell" in guards.forbidden_in_module(ns["Cell"]())
+    # Mentions in comments and strings do not count; a class named LSTMCell is fine.
+    assert guards.forbidden_in_class(ref.LSTMCell) is None
+
+    class Commented(torch.nn.Module):
+        def forward(self, x):
+            # unlike nn.LSTM we loop by hand
+            return "nn.LSTM" and x
+    assert guards.forbidden_in_class(Commented) is None
+
+    class Subclass(torch.nn.LSTMCell):
+        pass
+    assert "torch.nn.LSTMCell" in guards.forbidden_in_class(Subclass)
+
+
+def test_abc_key_file_and_bad_values(tmp_path, monkeypatch, capsys):
+    key_file = tmp_path / "a1_abc_key.json"
+    monkeypatch.setattr(checks, "ABC_KEY_PATH", key_file)
+    assert checks.check_abc_answers("RNN", "LSTM", "GRU") == 0.0  # no key yet: no crash
+    key_file.write_text(json.dumps({"A": "RNN", "B": "LSTM", "C": "GRU"}))
+    assert checks.check_abc_answers("RNN", "LSTM", "GRU") == 3.0
+    assert checks.check_abc_answers("RNN", "GRU", "LSTM") == 1.0
+    assert checks.check_abc_answers(" RNN", ["LSTM"], object()) == 0.0
+    assert "must be exactly" in capsys.readouterr().out
+
+
+def test_unknown_mode_is_a_failed_check_not_an_error():
+    assert checks.check_rnn_model(ref.RNNModel, "LSTMX") == 0.0
+    assert checks.check_bidir_model(None, "GRU") == 0.0
+    assert checks.check_lstm_cell(None) == 0.0
+
+
+LEGACY_STATE = """
+import torch
+from torch import nn
+
+class GRUCell(nn.Module):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.x2h = nn.Linear(input_size, 3 * hidden_size, bias=bias)
+        self.h2h = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
+        bound = hidden_size ** -0.5
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def reset_parameters(self):
+        pass
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            hx = torch.Tensor(input.size(0), self.hidden_size)  # uninitialised
+        x_r, x_z, x_n = self.x2h(input).chunk(3, 1)
+        h_r, h_z, h_n = self.h2h(hx).chunk(3, 1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        return (1 - z) * torch.tanh(x_n + r * h_n) + z * hx
+"""
+
+
+def test_legacy_uninitialised_state_is_caught(tmp_path, capsys):
+    ns = notebook()
+    path = tmp_path / "legacy.py"
+    path.write_text(LEGACY_STATE)
+    run_source(ns, LEGACY_STATE, str(path))
+    assert checks.check_gru_cell(ns["GRUCell"]) < 4
+    out = capsys.readouterr().out
+    assert "FAILED default state" in out and "contains NaN" in out
+    assert "FAILED reset_parameters()" in out and "FAILED given state" not in out
