@@ -98,7 +98,7 @@ def graded_class(tmp_path_factory):
     """One course, one `nbgrader autograde` run over every sample submission."""
     course = make_course(tmp_path_factory.mktemp("a1"), A)
     nbgrader(course, "generate_assignment", A, "--force")
-    groups = combine(load_mutants(A))
+    groups = combine(load_mutants("a1"))
     expected = {"solution": set(), "release": set(AUTOGRADED), "warnings": set()}
     submit(course, "solution", A, SOURCE_NB)
     submit(course, "release", A, RELEASE_NB)
@@ -139,7 +139,7 @@ def test_warnings_on_stderr_cost_nothing(graded_class):
 @pytest.mark.slow
 def test_each_mutant_loses_points_only_in_its_unit(graded_class):
     course, expected, groups, *_ = graded_class
-    assert groups, "no mutants in tests/mutants/a1_rnn_cells"
+    assert groups, "no mutants in tests/mutants/a1"
     for i, group in enumerate(groups):
         student = f"mutants{i:02d}"
         got = scores(course, A, student)
