@@ -29,6 +29,17 @@ def _own_rng(seed=0):
         yield
 
 
+class _SeededScorer(Scorer):
+    """Each check runs with the torch RNG seeded (shuffling repeats) and the
+    notebook's own RNG state left untouched."""
+
+    def check(self, name, fn):
+        def seeded():
+            with _own_rng(len(self.results)):
+                fn()
+        return super().check(name, seeded)
+
+
 def _as_matrix(result, what):
     _require(isinstance(result, np.ndarray), f"{what}: expected a numpy array, got {type(result).__name__}")
     return result
@@ -42,7 +53,7 @@ def _random_sequences(rng, n, max_len, empty=True):
 
 
 def check_pad_sequences(pad_sequences, points=3):
-    s = Scorer("test_pad_sequences", points)
+    s = _SeededScorer("test_pad_sequences", points)
     seqs = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10, 11, 12, 13, 14]]
 
     def compare(args, kwargs, what):
@@ -112,7 +123,7 @@ def _as_lists(seqs, what):
 
 
 def check_vocabulary(build_word_index, docs_to_sequences, points=3):
-    s = Scorer("test_vocabulary", points)
+    s = _SeededScorer("test_vocabulary", points)
     distinct = [["b", "a", "b", "c"], ["a", "b", "d", "b"], ["c", "a", "b", "e", "a", "d", "c", "a", "a"]]
     # counts: a 6, b 5, c 3, d 2, e 1
 
@@ -183,7 +194,7 @@ def _layer_counts(model):
 
 
 def check_sentiment_model(model_class, points=3):
-    s = Scorer("test_sentiment_model", points)
+    s = _SeededScorer("test_sentiment_model", points)
     configs = [("rnn", 2000, 50, 5), ("lstm", 300, 16, 7), ("gru", 300, 16, 7), ("rnn", 120, 8, 3)]
 
     def build(kind, v, e, h, seed=0):
@@ -280,7 +291,7 @@ class _Nested(nn.Module):
 
 
 def check_count_parameters(count_parameters, points=2):
-    s = Scorer("test_count_parameters", points)
+    s = _SeededScorer("test_count_parameters", points)
 
     def compare(model, what):
         got = count_parameters(model)
@@ -315,17 +326,6 @@ def check_count_parameters(count_parameters, points=2):
 
 
 # --------------------------------------------------------------- training
-
-class _SeededScorer(Scorer):
-    """Each check runs with the torch RNG seeded (shuffling repeats) and the
-    notebook's own RNG state left untouched."""
-
-    def check(self, name, fn):
-        def seeded():
-            with _own_rng(len(self.results)):
-                fn()
-        return super().check(name, seeded)
-
 
 class _BagModel(nn.Module):
     """Logit = mean of one learned score per token + bias: any order, any length."""
@@ -462,7 +462,7 @@ def check_train_model(train_model, evaluate, points=4):
 # ------------------------------------------------------------- best epoch
 
 def check_best_epoch(best_epoch, keep_best_class, points=3):
-    s = Scorer("test_best_epoch", points)
+    s = _SeededScorer("test_best_epoch", points)
     history = {"loss": [0.69, 0.55, 0.45, 0.36, 0.30, 0.25],
                "accuracy": [0.55, 0.70, 0.78, 0.84, 0.88, 0.91],
                "val_loss": [0.67, 0.58, 0.54, 0.56, 0.61, 0.66],
@@ -529,7 +529,7 @@ def check_best_epoch(best_epoch, keep_best_class, points=3):
 # -------------------------------------------------------- parameter ratio
 
 def check_param_ratio(recurrent_param_count, points=2):
-    s = Scorer("test_param_ratio", points)
+    s = _SeededScorer("test_param_ratio", points)
     sizes = [(50, 5), (1, 1), (10, 3), (32, 64), (50, 100), (7, 128)]
 
     def torch_counts(bias):
@@ -583,7 +583,7 @@ def check_plot_history(plot_history, points=2):
     import matplotlib
     import matplotlib.pyplot as plt
 
-    s = Scorer("test_plot_history", points)
+    s = _SeededScorer("test_plot_history", points)
     history = {"loss": [0.69, 0.52, 0.41, 0.33], "accuracy": [0.52, 0.74, 0.81, 0.86],
                "val_loss": [0.66, 0.55, 0.53, 0.58], "val_accuracy": [0.60, 0.71, 0.74, 0.72]}
     figs = []

@@ -10,8 +10,7 @@ from .nbg import CourseError, find_course_root
 
 def _cmd_data(args) -> None:
     import data_scripts
-    from data_scripts.download import DownloadError
-    from data_scripts.speech_commands import ArchiveError
+    from data_scripts.download import ArchiveError, DownloadError
 
     try:
         _build_data(data_scripts, args)

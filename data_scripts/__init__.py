@@ -17,15 +17,17 @@ from typing import Callable
 
 from coursekit.paths import data_dir, dataset_dir
 
-from . import speech_commands
-from .download import ChecksumMismatch, DownloadError, fetch
+from . import imdb, speech_commands  # importing a module registers its DatasetSpec
+from .download import ArchiveError, ChecksumMismatch, DownloadError, fetch
 from .registry import REGISTRY, DatasetSpec
 
 OFFLINE_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "speech_commands": speech_commands.build_offline,
+    "imdb": imdb.build_offline,
 }
 REAL_FETCHERS: dict[str, Callable[[Path, Path], Path]] = {
     "speech_commands": speech_commands.fetch_real,
+    "imdb": imdb.fetch_real,
 }
 
 

@@ -30,6 +30,10 @@ class ChecksumMismatch(DownloadError):
     """The fetched bytes are not the pinned file."""
 
 
+class ArchiveError(RuntimeError):
+    """A downloaded archive is damaged or lacks something the course needs."""
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

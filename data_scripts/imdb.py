@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .download import atomic_directory, fetch
+from .download import ArchiveError, atomic_directory, fetch
 from .registry import DatasetSpec, register
 
 SPLITS = ("train", "test")
@@ -36,10 +36,6 @@ IMDB = register(DatasetSpec(
     description="Large Movie Review Dataset v1.0 (Maas et al., ACL 2011): 25,000 train "
                 "and 25,000 test IMDB reviews, balanced positive/negative",
 ))
-
-
-class ArchiveError(RuntimeError):
-    """The archive is damaged or is not the aclImdb archive."""
 
 
 # ---------------------------------------------------------------- real data

@@ -21,16 +21,12 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .download import atomic_directory, fetch
+from .download import ArchiveError, atomic_directory, fetch
 from .registry import SPEECH_COMMANDS
 
 CLASSES = ("one", "two", "three")
 LISTS = ("validation_list.txt", "testing_list.txt")
 SAMPLE_RATE = 16000
-
-
-class ArchiveError(RuntimeError):
-    """The archive is damaged or lacks something the course needs."""
 
 
 # ---------------------------------------------------------------- real data

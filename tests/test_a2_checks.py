@@ -1,0 +1,210 @@
+"""a2_sentiment hidden checks, run directly on the notebook's cells (fast, no nbgrader):
+the solution earns every point, the release stubs none, each mutant loses points in its
+own unit, and no check raises, writes to stderr or disturbs the notebook's RNG."""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+
+import matplotlib
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograder import a2_checks as checks
+from autograder import a2_reference as ref
+from mutants import load_mutants
+from nbcourse import REPO, cell_by_id
+
+matplotlib.use("Agg")
+
+A = "a2_sentiment"
+SOURCE_NB = nbformat.read(REPO / "source" / A / f"{A}.ipynb", as_version=4)
+RELEASE_NB = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
+MUTANTS = load_mutants("a2")
+
+# solution cell -> (grade cell, check, names the check takes from the notebook)
+UNITS = {
+    "vocabulary": ("test_vocabulary", checks.check_vocabulary, ("build_word_index", "docs_to_sequences")),
+    "pad_sequences": ("test_pad_sequences", checks.check_pad_sequences, ("pad_sequences",)),
+    "sentiment_model": ("test_sentiment_model", checks.check_sentiment_model, ("SentimentRNN",)),
+    "count_parameters": ("test_count_parameters", checks.check_count_parameters, ("count_parameters",)),
+    "train_model": ("test_train_model", checks.check_train_model, ("train_model", "evaluate")),
+    "plot_history": ("test_plot_history", checks.check_plot_history, ("plot_history",)),
+    "param_ratio": ("test_param_ratio", checks.check_param_ratio, ("recurrent_param_count",)),
+    "best_epoch": ("test_best_epoch", checks.check_best_epoch, ("best_epoch", "KeepBest")),
+}
+
+
+def _points(grade_id: str) -> float:
+    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+
+
+def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
+    """The notebook's imports plus its answer cells, as a kernel would hold them."""
+    ns: dict = {}
+    exec(cell_by_id(nb, "setup").source, ns)
+    for cell_id in UNITS:
+        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
+    return ns
+
+
+def _run(cell_id: str, ns: dict) -> float:
+    grade_id, check, names = UNITS[cell_id]
+    return check(*(ns[n] for n in names), points=_points(grade_id))
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return _namespace(SOURCE_NB)
+
+
+@pytest.fixture(scope="module")
+def release():
+    return _namespace(RELEASE_NB)
+
+
+def test_every_unit_has_its_hidden_check_in_the_notebook():
+    for cell_id, (grade_id, check, names) in UNITS.items():
+        src = cell_by_id(SOURCE_NB, grade_id).source
+        assert f"{check.__name__}({', '.join(names)}, points={_points(grade_id):g})" in src, grade_id
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+def test_solution_earns_every_point(cell_id, solution, capsys):
+    assert _run(cell_id, solution) == _points(UNITS[cell_id][0])
+    out = capsys.readouterr()
+    assert "FAILED" not in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+def test_release_stub_earns_nothing(cell_id, release, capsys):
+    assert _run(cell_id, release) == 0.0
+    out = capsys.readouterr()
+    assert "NotImplementedError" in out.out and out.err == ""
+
+
+def test_mutants_cover_the_typical_mistakes():
+    names = {m.name for m in MUTANTS}
+    assert {"pad_keras_default_pre", "pad_truncate_off_by_one", "model_sigmoid_twice",
+            "train_threshold_logits", "count_trainable_only", "count_tied_twice",
+            "best_by_train_loss", "best_state_not_copied"} <= names
+    assert {m.cell for m in MUTANTS} == set(UNITS), "every answer cell has a mutant"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_only_in_its_unit(mutant, capsys):
+    grade_id = UNITS[mutant.cell][0]
+    # Checks receive only their own cell's objects, so a mutant can only touch its own unit.
+    assert mutant.loses == {grade_id}, f"{mutant.name}: loses {set(mutant.loses)}, its cell is graded by {grade_id}"
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    score = _run(mutant.cell, ns)
+    assert score < _points(grade_id), f"{mutant.name} kept all points"
+    out = capsys.readouterr()
+    assert "FAILED" in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("name, low, high", [
+    ("model_sigmoid_twice", 0.5, 3.0), ("train_threshold_logits", 0.5, 4.0),
+    ("count_tied_twice", 0.5, 2.0), ("plot_swapped_panels", 0.5, 2.0)])
+def test_partial_credit_for_a_single_mistake(name, low, high):
+    (mutant,) = [m for m in MUTANTS if m.name == name]
+    score = _run(mutant.cell, _namespace(SOURCE_NB, {mutant.cell: mutant.source}))
+    assert low <= score < high
+
+
+def test_failure_messages_say_what_is_wrong(capsys):
+    expected = {"model_sigmoid_twice": "probabilities", "best_state_not_copied": "in place",
+                "train_validation_first": "LAST part", "vocab_cap_off_by_one": "num_words"}
+    for name, phrase in expected.items():
+        (mutant,) = [m for m in MUTANTS if m.name == name]
+        _run(mutant.cell, _namespace(SOURCE_NB, {mutant.cell: mutant.source}))
+        assert phrase in capsys.readouterr().out, name
+
+
+def _broken(*args, **kwargs):
+    import sys
+
+    print("noise on stderr", file=sys.stderr)
+    warnings.warn("a warning", UserWarning)
+    raise RuntimeError("student code crashed")
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+@pytest.mark.parametrize("bad", [None, _broken, 42], ids=["None", "crashing", "int"])
+def test_checks_never_raise_nor_write_stderr(cell_id, bad, capfd):
+    grade_id, check, names = UNITS[cell_id]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning escaping the checks would fail here
+        score = check(*([bad] * len(names)), points=_points(grade_id))
+    assert score == 0.0
+    assert capfd.readouterr().err == ""
+
+
+def test_checks_leave_the_notebook_rng_alone(solution):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    for cell_id in ("sentiment_model", "train_model", "count_parameters", "best_epoch"):
+        _run(cell_id, solution)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_checks_close_their_figures(solution):
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    _run("plot_history", solution)
+    assert set(plt.get_fignums()) == before
+
+
+# ------------------------------------------------------- the reference itself
+
+def test_reference_pad_sequences_matches_keras_documented_examples():
+    seqs = [[1], [2, 3], [4, 5, 6]]
+    assert ref.pad_sequences(seqs).tolist() == [[0, 0, 1], [0, 2, 3], [4, 5, 6]]
+    assert ref.pad_sequences(seqs, value=-1).tolist() == [[-1, -1, 1], [-1, 2, 3], [4, 5, 6]]
+    assert ref.pad_sequences(seqs, padding="post").tolist() == [[1, 0, 0], [2, 3, 0], [4, 5, 6]]
+    assert ref.pad_sequences(seqs, maxlen=2).tolist() == [[0, 1], [2, 3], [5, 6]]
+    assert ref.pad_sequences([], maxlen=4).shape == (0, 4)
+
+
+def test_reference_indexing_is_keras():
+    docs = [["the", "film", "the"], ["a", "film", "the"]]
+    wi = ref.build_word_index(docs)
+    assert wi == {"the": 1, "film": 2, "a": 3}
+    assert ref.docs_to_sequences(docs, wi) == [[1, 4, 5, 4], [1, 6, 5, 4]]
+    # num_words bounds the index: 5 and 6 are >= 5, so they become OOV (2).
+    assert ref.docs_to_sequences(docs, wi, num_words=5) == [[1, 4, 2, 4], [1, 2, 2, 4]]
+
+
+def test_reference_model_counts_match_the_coursework():
+    assert ref.count_parameters(ref.SentimentRNN()) == {"embedding": 100_000, "rnn": 285, "fc": 6,
+                                                       "total": 100_291}
+    assert ref.recurrent_param_count("rnn", 50, 5, biases=1) == 280
+    for kind, cls in ref.RECURRENT.items():
+        assert ref.recurrent_param_count(kind, 50, 64) == sum(p.numel() for p in cls(50, 64).parameters())
+
+
+def test_reference_training_is_repeatable_and_learns():
+    x, y = checks._toy_data(n=200, seed=1)
+
+    def run():
+        torch.manual_seed(0)
+        return ref.train_model(checks._BagModel(scale=0.1), x, y, epochs=6, batch_size=16, lr=0.2)
+
+    first, second = run(), run()
+    assert first == second
+    assert first["val_accuracy"][-1] > 0.9 and first["loss"][-1] < first["loss"][0]
+
+
+def test_reference_keep_best_copies_weights():
+    keeper, model = ref.KeepBest(), nn.Linear(2, 1)
+    keeper.update(0, {"val_accuracy": 0.9}, model)
+    saved = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.mul_(3)
+    keeper.update(1, {"val_accuracy": 0.8}, model)
+    assert torch.equal(keeper.restore(model).weight, saved) and keeper.best_epoch == 0
