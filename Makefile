@@ -30,6 +30,7 @@ test-fast: setup
 
 release: setup
 	$(BIN)/course release a1_rnn_cells
+	$(BIN)/course release a2_sentiment
 
 clean:
 	rm -rf demo autograded feedback gradebook.db
