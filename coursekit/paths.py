@@ -14,3 +14,29 @@ def data_dir() -> Path:
 def dataset_dir(name: str, offline: bool) -> Path:
     """Folder of one dataset: ``<data_dir>/<name>/real`` or ``.../offline``."""
     return data_dir() / name / ("offline" if offline else "real")
+
+
+def save_npz_atomic(path: Path, what: str = "cache", **arrays) -> None:
+    """Write arrays to ``path`` under a temp name, then rename.
+
+    A reader never sees half a file. A read-only data folder only costs the cache,
+    not the result: the failure is printed and the caller carries on.
+    """
+    import tempfile
+
+    import numpy as np
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as exc:
+        print(f"(could not cache {what} at {path}: {exc})")
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; others sharing the data folder read it too
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        print(f"(could not cache {what} at {path}: {exc})")

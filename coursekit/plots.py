@@ -1,12 +1,15 @@
 """Plots and tables the notebooks share."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import matplotlib.pyplot as plt
 
+if TYPE_CHECKING:
+    from .training import History
 
-def plot_histories(histories: Mapping[str, "History"], title: str = ""):  # noqa: F821
+
+def plot_histories(histories: Mapping[str, "History"], title: str = ""):
     """Training loss (left) and validation accuracy (right) for several runs."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
     for name, h in histories.items():
@@ -23,7 +26,7 @@ def plot_histories(histories: Mapping[str, "History"], title: str = ""):  # noqa
     return fig
 
 
-def results_table(histories: Mapping[str, "History"]):  # noqa: F821
+def results_table(histories: Mapping[str, "History"]):
     """One row per run: best validation accuracy, test accuracy at best, time."""
     import pandas as pd
 

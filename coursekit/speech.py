@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .paths import dataset_dir
+from .paths import dataset_dir, save_npz_atomic
 
 NAME = "speech_commands"
 CLASSES = ("one", "two", "three")
@@ -137,23 +135,5 @@ def mfcc_features(dataset: SpeechCommands, split: str, n_mfcc: int = 20, hop_len
                                  hop_length=hop_length, n_fft=n_fft)
         X[start:start + len(clips)] = m.transpose(0, 2, 1)
     if cache:
-        _save_atomic(path, X=X, y=y)
+        save_npz_atomic(path, "features", X=X, y=y)
     return X, y
-
-
-def _save_atomic(path: Path, **arrays) -> None:
-    # Written under a temp name and renamed, so a reader never sees half a file.
-    # A read-only data folder only costs the cache, not the result.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError as exc:
-        print(f"(could not cache features at {path}: {exc})")
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        print(f"(could not cache features at {path}: {exc})")

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import dataset_dir
+from .paths import dataset_dir, save_npz_atomic
 
 NAME = "imdb"
 PAD, START, OOV, INDEX_FROM = 0, 1, 2, 3
@@ -175,7 +174,7 @@ def _indexed(root: Path, files: dict, cache: bool):
         flat = np.fromiter((word_index.get(w, 0) for doc in tokens[s] for w in doc), dtype=np.int32)
         ranks[s] = (flat, np.cumsum([len(doc) for doc in tokens[s]]).astype(np.int64))
     if cache:
-        _save_atomic(path, words=np.array(words, dtype=str),
+        save_npz_atomic(path, "tokens", words=np.array(words, dtype=str),
                      **{f"{s}_{k}": v for s in SPLITS for k, v in zip(("ranks", "ends"), ranks[s])})
     return ranks, word_index
 
@@ -195,22 +194,3 @@ def _words_by_rank(word_index: dict[str, int]) -> list[str]:
     for w, r in word_index.items():
         words[r - 1] = w
     return words
-
-
-def _save_atomic(path: Path, **arrays) -> None:
-    # Temp name then rename: a reader never sees half a file; a read-only data
-    # folder only costs the cache.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError as exc:
-        print(f"(could not cache tokens at {path}: {exc})")
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; others sharing the data folder read it too
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        print(f"(could not cache tokens at {path}: {exc})")
