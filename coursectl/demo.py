@@ -74,9 +74,36 @@ def run_demo(where: Path | None = None) -> Path:
     print("[4/5] three sample submissions:")
     for student, desc in make_samples(course).items():
         print(f"      {student:<6} {desc}")
-    print("[5/5] grading")
+    print("[5/5] grading with `course grade` (parallel workers, nbgrader gradebook)")
     from .grading import grade_assignment
 
-    result = grade_assignment(course, ASSIGNMENT)
+    run = grade_assignment(course, ASSIGNMENT)
+    print()
+    print(grade_table(run))
+    print()
+    print(run.text, end="")
+    for label, path in run.files.items():
+        print(f"{label}: {path}")
+    print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; course folder: {course}")
     return course
+
+
+def grade_table(run) -> str:
+    """Autograded cells as rows, students as columns: 'score/max' per cell."""
+    students = [r.student for r in run.results]
+    cells = sorted({gid for r in run.results for gid, (_, _, auto) in r.cells.items() if auto})
+    width = max([len(c) for c in cells] + [len("autograded total")])
+    lines = [f"{'grade cell':<{width}}  " + "  ".join(f"{s:>9}" for s in students)]
+    for gid in cells:
+        row = []
+        for r in run.results:
+            score, most, _ = r.cells.get(gid, (0.0, 0.0, True))
+            row.append(f"{(score or 0):>4.2g}/{most:<4g}")
+        lines.append(f"{gid:<{width}}  " + "  ".join(f"{x:>9}" for x in row))
+    totals = []
+    for r in run.results:
+        auto = [(s or 0, m) for s, m, a in r.cells.values() if a]
+        totals.append(f"{sum(s for s, _ in auto):>4.3g}/{sum(m for _, m in auto):<4g}")
+    lines.append(f"{'autograded total':<{width}}  " + "  ".join(f"{x:>9}" for x in totals))
+    return "\n".join(lines)

@@ -53,3 +53,18 @@ def combine(mutants: list[Mutant]) -> list[list[Mutant]]:
         else:
             groups.append([m])
     return groups
+
+
+def load_cells(path: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """A whole-submission fixture: ``# %% <cell id>`` separates cell sources, and a
+    ``# loses:`` header line names the grade cells that must lose points."""
+    text = Path(path).read_text()
+    loses = next(line.split(":", 1)[1] for line in text.splitlines() if line.startswith("# loses:"))
+    cells, current = {}, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("# %% "):
+            current = line[5:].strip()
+            cells[current] = ""
+        elif current:
+            cells[current] += line
+    return {k: v.strip() + "\n" for k, v in cells.items()}, frozenset(x.strip() for x in loses.split(","))

@@ -4,12 +4,16 @@ the mutants and a submission that writes warnings to stderr."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from assignment_suite import AssignmentSuite
+from mutants import load_cells
 from nbcourse import cell_by_id, scores
+
+TEMPLATE_STUDENT = Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py"
 
 
 def _warning_submission(source_nb):
@@ -30,7 +34,12 @@ class TestA1(AssignmentSuite):
                     "check_abc_answers", "a1_checks", "a1_abc_key")
 
     def extra_submissions(self):
-        return {"warnings": (_warning_submission(self.source_nb()), set())}
+        cells, loses = load_cells(TEMPLATE_STUDENT)
+        template = nbformat.read(self.source_nb(), as_version=4)
+        for gid, source in cells.items():
+            cell_by_id(template, gid).source = source
+        return {"warnings": (_warning_submission(self.source_nb()), set()),
+                "template": (template, set(loses))}
 
     def test_every_behaviour_has_its_own_grade_cell(self):
         expected = {"test_lstm_cell", "test_gru_cell", "test_abc_answers"}

@@ -1,0 +1,226 @@
+"""Student bundle for `course release ASSIGNMENT --bundle`.
+
+One zip that a student unpacks and installs on a laptop:
+
+    <assignment>-student/
+        README.md              how to set up, work and check before submitting
+        environment.yml        conda environment (pip packages + this folder)
+        requirements.txt       the same packages for a plain venv
+        pyproject.toml         installs coursekit/ and data_scripts/ from this folder
+        coursekit/             the student helper package
+        data_scripts/          dataset download and offline stand-ins
+        <assignment>/          the release notebooks and their assets
+
+Before the zip is written its contents are checked: no instructor code (autograder/,
+coursectl/, source/, gradebooks, the nbgrader config), no solution or hidden-test region,
+no line of the source notebooks' solutions or hidden tests, and no import of the
+instructor packages. A failed check raises CourseError and writes nothing.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .nbg import CourseError, check_assignment
+
+STUDENT_PACKAGES = ("coursekit", "data_scripts")
+FORBIDDEN_PARTS = {"autograder", "coursectl", "source", "autograded", "submitted", "feedback", "exchange"}
+FORBIDDEN_NAMES = {"nbgrader_config.py", "gradebook.db"}
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
+           "=== BEGIN MARK SCHEME ===")
+INSTRUCTOR_IMPORT = re.compile(r"^\s*(from|import)\s+(autograder|coursectl)\b", re.MULTILINE)
+SKIP = re.compile(r"(^|/)(__pycache__|\.ipynb_checkpoints|\.pytest_cache)(/|$)|\.pyc$")
+TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".yml", ".yaml", ".toml", ".json", ".cfg", ".csv"}
+FALLBACK_REQUIREMENTS = ["torch", "numpy", "scipy", "librosa", "soundfile", "matplotlib", "pandas", "tqdm",
+                         "jupyterlab", "nbgrader"]
+INSTRUCTOR_ONLY = ("pytest", "nbval")  # the student checks with `nbgrader validate`
+
+
+@dataclass
+class Entry:
+    arcname: str       # path inside the zip, below the top folder
+    data: bytes
+
+
+def _package_dir(course: Path, name: str) -> Path | None:
+    """The course's copy of a package if it has one, else the installed one."""
+    local = course / name
+    if (local / "__init__.py").is_file():
+        return local
+    spec = importlib.util.find_spec(name)
+    if spec and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return None
+
+
+def _tree(root: Path, prefix: str) -> list[Entry]:
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not SKIP.search(rel):
+            out.append(Entry(f"{prefix}/{rel}", path.read_bytes()))
+    return out
+
+
+def _requirements(course: Path) -> list[str]:
+    import tomllib
+
+    for candidate in (course / "pyproject.toml", Path(__file__).resolve().parents[1] / "pyproject.toml"):
+        if candidate.is_file():
+            deps = tomllib.loads(candidate.read_text()).get("project", {}).get("dependencies", [])
+            if deps:
+                return [d for d in deps if not re.match(rf"({'|'.join(INSTRUCTOR_ONLY)})\b", d)]
+    return FALLBACK_REQUIREMENTS
+
+
+def _notebook_names(entries: list[Entry], assignment: str) -> list[str]:
+    return [e.arcname.split("/", 1)[1] for e in entries
+            if e.arcname.startswith(f"{assignment}/") and e.arcname.endswith(".ipynb")]
+
+
+def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
+    reqs = _requirements(course)
+    pyproject = (
+        "[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
+        "[project]\nname = \"seqcourse-student\"\nversion = \"0.1.0\"\nrequires-python = \">=3.10\"\n"
+        "dependencies = []  # see requirements.txt; torch is best installed first\n\n"
+        "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\", \"data_scripts*\"]\n\n"
+        "[tool.setuptools.package-data]\ncoursekit = [\"assets/*\"]\n")
+    env = ("name: seqcourse-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
+           "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - -e .\n")
+    first = notebooks[0] if notebooks else f"{assignment}.ipynb"
+    readme = f"""# {assignment}: student bundle
+
+## Set up (once)
+
+With conda:
+
+    conda env create -f environment.yml
+    conda activate seqcourse-student
+
+or with a plain virtual environment (Python 3.10 or newer):
+
+    python -m venv .venv && source .venv/bin/activate
+    pip install -r requirements.txt
+    pip install -e .
+
+## Work
+
+    jupyter lab {assignment}/{first}
+
+Fill in every cell that says `raise NotImplementedError()` or `YOUR ANSWER HERE`.
+Do not delete, copy or change the type of the given cells: the grader looks them up.
+The notebook says whether it uses the real dataset or the offline stand-in;
+`python -c "import data_scripts; data_scripts.build_offline('speech_commands')"` builds
+the stand-in without internet.
+
+## Check before you submit
+
+    nbgrader validate {assignment}/{first}
+
+runs the whole notebook the way the grader does and lists the visible tests that still
+fail. The grader also runs hidden tests, so passing the visible ones is necessary, not
+sufficient. Submit `{first}` with its name unchanged.
+"""
+    return [Entry("README.md", readme.encode()), Entry("environment.yml", env.encode()),
+            Entry("requirements.txt", ("\n".join(reqs) + "\n").encode()),
+            Entry("pyproject.toml", pyproject.encode())]
+
+
+def _secret_lines(course: Path, assignment: str) -> set[str]:
+    """Lines of solution and hidden-test regions in the source notebooks that appear
+    nowhere else in them (given code such as a worked example is not a secret)."""
+    secret, public = set(), set()
+    for path in (course / "source" / assignment).glob("*.ipynb"):
+        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src
+            inside = None
+            for line in src.splitlines():
+                text = line.strip()
+                if text.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+                    inside = True
+                    continue
+                if text.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+                    inside = None
+                    continue
+                (secret if inside else public).add(text)
+    return {s for s in secret - public if len(s) >= 12 and not s.startswith("#")}
+
+
+def _texts(entry: Entry) -> list[str]:
+    """The text to scan in one file: notebook cell sources, or the file itself."""
+    if PurePosixPath(entry.arcname).suffix not in TEXT_SUFFIXES:
+        return []
+    text = entry.data.decode("utf-8", errors="replace")
+    if entry.arcname.endswith(".ipynb"):
+        try:
+            cells = json.loads(text).get("cells", [])
+            return ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "")
+                    for c in cells]
+        except (ValueError, AttributeError):
+            return [text]
+    return [text]
+
+
+def verify_entries(entries: list[Entry], course: Path, assignment: str) -> list[str]:
+    """Everything wrong with a bundle's contents (empty list: fine to ship)."""
+    problems = []
+    secrets = _secret_lines(course, assignment)
+    for e in entries:
+        parts = PurePosixPath(e.arcname).parts
+        if FORBIDDEN_PARTS & set(parts[:-1]) or parts[-1] in FORBIDDEN_NAMES:
+            problems.append(f"{e.arcname}: instructor file")
+            continue
+        for text in _texts(e):
+            for marker in MARKERS:
+                if marker in text:
+                    problems.append(f"{e.arcname}: contains {marker!r}")
+            if INSTRUCTOR_IMPORT.search(text):
+                problems.append(f"{e.arcname}: imports an instructor package")
+            for line in secrets:
+                if line in text:
+                    problems.append(f"{e.arcname}: contains source-only line {line[:60]!r}")
+    return sorted(set(problems))
+
+
+def verify_bundle(zip_path: Path, course: Path, assignment: str) -> list[str]:
+    """Re-check a written bundle (the zip) with the same rules."""
+    with zipfile.ZipFile(zip_path) as zf:
+        entries = [Entry(n.split("/", 1)[1], zf.read(n)) for n in zf.namelist() if "/" in n and not n.endswith("/")]
+    return verify_entries(entries, Path(course), assignment)
+
+
+def build_bundle(course: Path, assignment: str, out_dir: Path | None = None) -> Path:
+    """Write and verify ``bundles/<assignment>-student.zip`` from release/<assignment>."""
+    course = Path(course).resolve()
+    check_assignment(course, assignment)
+    release = course / "release" / assignment
+    if not release.is_dir():
+        raise CourseError(f"no {release}; run `course release {assignment}` first")
+    entries = _tree(release, assignment)
+    for name in STUDENT_PACKAGES:
+        pkg = _package_dir(course, name)
+        if pkg is None:
+            raise CourseError(f"package {name} not found in {course} or installed")
+        entries += _tree(pkg, name)
+    entries += _generated(course, assignment, _notebook_names(entries, assignment))
+    problems = verify_entries(entries, course, assignment)
+    if problems:
+        raise CourseError("student bundle not written; it would contain:\n  " + "\n  ".join(problems))
+    out = Path(out_dir or course / "bundles") / f"{assignment}-student.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    top = f"{assignment}-student"
+    tmp = out.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for e in sorted(entries, key=lambda e: e.arcname):
+            info = zipfile.ZipInfo(f"{top}/{e.arcname}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, e.data)
+    tmp.replace(out)
+    return out

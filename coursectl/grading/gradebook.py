@@ -1,0 +1,241 @@
+"""nbgrader gradebook work: assignment definitions, prior manual grades, and merging.
+
+Each submission is graded against its own throw-away SQLite gradebook (a copy of the
+assignment's definition); only the parent process writes the real gradebook, one merge at
+a time. The merge sets exactly what nbgrader's autograde sets (auto scores, the
+needs-manual-grade flags, "No response." comments, timestamps and late penalties) and
+leaves manual grades alone, so SQLite and PostgreSQL gradebooks end up as after
+``nbgrader autograde``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+@dataclass
+class CellDef:
+    """One nbgrader cell of the released assignment, as the gradebook knows it."""
+    name: str
+    cell_type: str
+    locked: bool
+    source: str
+    checksum: str | None
+    grade: bool = False
+    solution: bool = False
+    task: bool = False
+    points: float = 0.0
+
+
+def open_gradebook(db_url: str, course_id: str | None = None) -> Gradebook:
+    return Gradebook(db_url, course_id=course_id) if course_id else Gradebook(db_url)
+
+
+def schema_version(gb: Gradebook) -> str:
+    from sqlalchemy import text
+
+    return gb.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def new_sqlite_gradebook(path: Path, version: str, course_id: str | None) -> Gradebook:
+    """An empty SQLite gradebook stamped with ``version``. nbgrader would stamp a new
+    database by running the `alembic` command (seconds); the version is known here."""
+    import sqlite3
+
+    path.unlink(missing_ok=True)
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        con.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (version,))
+    con.close()
+    return open_gradebook(f"sqlite:///{path}", course_id)
+
+
+def has_assignment(gb: Gradebook, assignment: str) -> bool:
+    try:
+        return bool(gb.find_assignment(assignment).notebooks)
+    except MissingEntry:
+        return False
+
+
+def copy_definition(src: Gradebook, dst: Gradebook, assignment: str) -> None:
+    """Copy an assignment's notebooks and cells (not its submissions) between gradebooks."""
+    a = src.find_assignment(assignment)
+    dst.update_or_create_assignment(assignment, duedate=a.duedate)
+    for nb in a.notebooks:
+        dst.update_or_create_notebook(nb.name, assignment, kernelspec=nb.kernelspec)
+        for c in nb.grade_cells:
+            dst.update_or_create_grade_cell(c.name, nb.name, assignment, max_score=c.max_score, cell_type=c.cell_type)
+        for c in nb.solution_cells:
+            dst.update_or_create_solution_cell(c.name, nb.name, assignment)
+        for c in nb.task_cells:
+            dst.update_or_create_task_cell(c.name, nb.name, assignment, max_score=c.max_score, cell_type=c.cell_type)
+        for c in nb.source_cells:
+            dst.update_or_create_source_cell(c.name, nb.name, assignment, cell_type=c.cell_type,
+                                             locked=c.locked, source=c.source, checksum=c.checksum)
+
+
+def generate_definition(course: Path, assignment: str, db_url: str, course_id: str | None) -> None:
+    """Put the assignment into the gradebook the way `nbgrader generate_assignment` does,
+    without touching the course's release/ folder (it runs in a scratch copy)."""
+    with tempfile.TemporaryDirectory(prefix="gen-") as tmp:
+        scratch = Path(tmp)
+        shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
+        scratch_db = f"sqlite:///{scratch / 'gradebook.db'}"
+        exe = Path(sys.executable).parent / "nbgrader"
+        proc = subprocess.run([str(exe), "generate_assignment", assignment, "--force", "--db", scratch_db],
+                              cwd=scratch, capture_output=True, text=True)
+        if proc.returncode != 0:
+            from ..nbg import CourseError
+
+            raise CourseError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr[-3000:]}")
+        with open_gradebook(scratch_db, course_id) as src, open_gradebook(db_url, course_id) as dst:
+            copy_definition(src, dst, assignment)
+
+
+def read_definition(gb: Gradebook, assignment: str, source_dir: Path) -> dict[str, list[CellDef]]:
+    """Notebook name -> its nbgrader cells, in the order the source notebook has them."""
+    out: dict[str, list[CellDef]] = {}
+    for nb in gb.find_assignment(assignment).notebooks:
+        grades = {c.name: c for c in nb.grade_cells}
+        tasks = {c.name: c for c in nb.task_cells}
+        solutions = {c.name for c in nb.solution_cells}
+        cells = {}
+        for c in nb.source_cells:
+            graded = grades.get(c.name) or tasks.get(c.name)
+            cells[c.name] = CellDef(c.name, c.cell_type, bool(c.locked), c.source, c.checksum,
+                                    grade=c.name in grades, solution=c.name in solutions, task=c.name in tasks,
+                                    points=float(graded.max_score) if graded else 0.0)
+        order = _source_order(source_dir / f"{nb.name}.ipynb")
+        ranked = sorted(cells.values(), key=lambda d: order.get(d.name, len(order)))
+        out[nb.name] = ranked
+    return out
+
+
+def _source_order(path: Path) -> dict[str, int]:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])]
+    return {gid: i for i, gid in enumerate(ids) if gid}
+
+
+def definition_to_json(defn: dict[str, list[CellDef]]) -> dict:
+    return {nb: [asdict(c) for c in cells] for nb, cells in defn.items()}
+
+
+# ------------------------------------------------------------------ per submission
+
+
+def prior_grades(gb: Gradebook, assignment: str, student: str) -> dict:
+    """Manual work already in the gradebook for this submission (kept across regrading)."""
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return {}
+    out = {}
+    for nb in sub.notebooks:
+        grades = {g.name: {"manual_score": g.manual_score, "extra_credit": g.extra_credit}
+                  for g in nb.grades if g.manual_score is not None or g.extra_credit is not None}
+        comments = {c.name: c.manual_comment for c in nb.comments if c.manual_comment}
+        if grades or comments:
+            out[nb.name] = {"grades": grades, "comments": comments}
+    return out
+
+
+def seed_prior(gb: Gradebook, assignment: str, student: str, prior: dict) -> None:
+    """Give a scratch gradebook the manual grades the real one has, so that nbgrader
+    computes the same flags and the feedback shows them."""
+    gb.update_or_create_student(student)
+    sub = gb.update_or_create_submission(assignment, student)
+    for nb in sub.notebooks:
+        mine = prior.get(nb.name, {})
+        for g in nb.grades:
+            if g.name in mine.get("grades", {}):
+                g.manual_score = mine["grades"][g.name]["manual_score"]
+                g.extra_credit = mine["grades"][g.name]["extra_credit"]
+        for c in nb.comments:
+            if c.name in mine.get("comments", {}):
+                c.manual_comment = mine["comments"][c.name]
+    gb.db.commit()
+
+
+def collect_grades(gb: Gradebook, assignment: str, student: str) -> dict:
+    """What autograde wrote for one submission, as plain JSON-able data."""
+    sub = gb.find_submission(assignment, student)
+    notebooks = {}
+    for nb in sub.notebooks:
+        notebooks[nb.name] = {
+            "late_penalty": nb.late_submission_penalty,
+            "grades": {g.name: {"auto_score": g.auto_score, "manual_score": g.manual_score,
+                                "extra_credit": g.extra_credit, "max_score": g.max_score,
+                                "needs_manual_grade": bool(g.needs_manual_grade),
+                                "cell_type": g.cell.cell_type, "autograded": g.auto_score is not None}
+                       for g in nb.grades},
+            "comments": {c.name: c.auto_comment for c in nb.comments},
+        }
+    return {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None, "notebooks": notebooks}
+
+
+def merge_grades(gb: Gradebook, assignment: str, student: str, grades: dict) -> None:
+    """Write one graded submission into the real gradebook (the single writer)."""
+    gb.update_or_create_student(student)
+    if grades.get("timestamp"):
+        sub = gb.update_or_create_submission(assignment, student, timestamp=grades["timestamp"])
+    else:
+        sub = gb.update_or_create_submission(assignment, student)
+    for nb in sub.notebooks:
+        mine = grades["notebooks"].get(nb.name)
+        if mine is None:
+            continue
+        nb.late_submission_penalty = mine["late_penalty"]
+        nb.flagged = False
+        for g in nb.grades:
+            rec = mine["grades"].get(g.name)
+            if rec is not None:
+                g.auto_score = rec["auto_score"]
+                g.needs_manual_grade = rec["needs_manual_grade"]
+        for c in nb.comments:
+            if c.name in mine["comments"]:
+                c.auto_comment = mine["comments"][c.name]
+    gb.db.commit()
+
+
+def record_failure(gb: Gradebook, assignment: str, student: str) -> None:
+    """A submission that could not be graded at all: zero auto scores (as nbgrader does
+    for a missing notebook) and a flag, so it stands out in the formgrader."""
+    gb.update_or_create_student(student)
+    sub = gb.update_or_create_submission(assignment, student)
+    for nb in sub.notebooks:
+        nb.flagged = True
+        for g in nb.grades:
+            g.auto_score = 0.0
+            g.needs_manual_grade = g.manual_score is not None
+    gb.db.commit()
+
+
+def cell_scores(grades: dict | None) -> dict[str, tuple[float | None, float, bool]]:
+    """grade_id -> (score, max score, autograded) over all notebooks; manual scores win."""
+    out = {}
+    for nb in (grades or {}).get("notebooks", {}).values():
+        for name, g in nb["grades"].items():
+            score = g["manual_score"] if g["manual_score"] is not None else g["auto_score"]
+            if score is not None and g.get("extra_credit"):
+                score += g["extra_credit"]
+            out[name] = (score, float(g["max_score"]), bool(g["autograded"]) and g["cell_type"] == "code")
+    return out
+
+
+def submission_totals(gb: Gradebook, assignment: str, student: str) -> tuple[float, float, float]:
+    """(score after late penalty, max score, late penalty) as nbgrader export computes them."""
+    sub = gb.find_submission(assignment, student)
+    penalty = float(sub.late_submission_penalty or 0.0)
+    return float(sub.score) - penalty, float(sub.max_score), penalty

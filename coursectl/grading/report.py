@@ -1,0 +1,123 @@
+"""The run's report: what was graded, what failed and why, and how the class did."""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    status: str                      # "graded" or "failed"
+    score: float = 0.0               # after any late penalty, as nbgrader export reports it
+    max_score: float = 0.0
+    cells: dict[str, list] = field(default_factory=dict)  # grade_id -> [score, max, autograded]
+    problems: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    seconds: float = 0.0
+    late: bool = False
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.problems)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+
+def summarize(results: list[SubmissionResult]) -> dict:
+    graded = [r for r in results if r.status == "graded"]
+    pct = [r.percent for r in results]
+    bins = [0] * 10
+    for p in pct:
+        bins[min(9, int(p // 10))] += 1
+    cells: dict[str, list[int]] = {}
+    for r in results:
+        for name, (score, max_score, auto) in r.cells.items():
+            if auto:
+                tally = cells.setdefault(name, [0, 0])
+                tally[0] += int(score is not None and score >= max_score - 1e-9)
+                tally[1] += 1
+    for r in results:  # an ungraded submission failed every autograded cell
+        if r.status == "failed":
+            for tally in cells.values():
+                tally[1] += 1
+    return {
+        "submissions": len(results),
+        "graded": len(graded),
+        "graded_with_problems": sum(1 for r in graded if r.problems),
+        "failed": len(results) - len(graded),
+        "timed_out": sum(1 for r in results if r.timed_out),
+        "mean_score": statistics.fmean([r.score for r in results]) if results else 0.0,
+        "max_score": max((r.max_score for r in results), default=0.0),
+        "mean_percent": statistics.fmean(pct) if pct else 0.0,
+        "median_percent": statistics.median(pct) if pct else 0.0,
+        "distribution": {f"{10 * i}-{10 * i + 10}%": n for i, n in enumerate(bins)},
+        "pass_rate": {name: {"passed": p, "of": n, "rate": p / n if n else 0.0} for name, (p, n) in cells.items()},
+    }
+
+
+def render_text(assignment: str, summary: dict, results: list[SubmissionResult], unplaced: list,
+                meta: dict) -> str:
+    s = summary
+    lines = [
+        f"Grading report for {assignment}: {s['submissions']} submissions, {meta['workers']} workers, "
+        f"{meta['seconds']:.1f} s",
+        f"graded: {s['graded']} (with problems: {s['graded_with_problems']}) | failed: {s['failed']} | "
+        f"timed out: {s['timed_out']}",
+        f"score: mean {s['mean_score']:.2f} of {s['max_score']:g} ({s['mean_percent']:.0f}%), "
+        f"median {s['median_percent']:.0f}%",
+        f"network: {meta['network']}",
+        "",
+        "distribution of scores (% of max):",
+    ]
+    top = max(s["distribution"].values(), default=0) or 1
+    for label, n in s["distribution"].items():
+        lines.append(f"  {label:>8} {'#' * round(20 * n / top):<20} {n}")
+    lines += ["", "pass rate per autograded cell:"]
+    for name, p in s["pass_rate"].items():
+        lines.append(f"  {name:<28} {100 * p['rate']:5.1f}%  ({p['passed']}/{p['of']})")
+    bad = [r for r in results if r.problems or r.status != "graded"]
+    lines += ["", f"submissions with problems ({len(bad)}):"]
+    width = max((len(r.student) for r in bad), default=0)
+    for r in bad:
+        lines.append(f"  {r.student:<{width}}  {r.status.upper() if r.status != 'graded' else 'graded':<6} "
+                     f"{r.score:g}/{r.max_score:g}  {r.reason or 'no reason recorded'}")
+    if unplaced:
+        lines += ["", f"files not placed ({len(unplaced)}):"]
+        lines += [f"  {name}: {why}" for name, why in unplaced]
+    return "\n".join(lines) + "\n"
+
+
+def preload_plotting() -> None:
+    """Import matplotlib while submissions are being graded (it takes a second)."""
+    import matplotlib.figure  # noqa: F401
+
+
+def plot_summary(path: Path, assignment: str, summary: dict, results: list[SubmissionResult]) -> Path:
+    # A bare Figure (no pyplot) leaves the caller's matplotlib backend alone.
+    from matplotlib.figure import Figure
+
+    rates = summary["pass_rate"]
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    left.hist([r.percent for r in results], bins=[10 * i for i in range(11)], color="#4c72b0", edgecolor="white")
+    left.set(xlabel="score (% of max)", ylabel="submissions", title=f"{assignment}: scores")
+    names = list(rates)[::-1]
+    right.barh(names, [100 * rates[n]["rate"] for n in names], color="#55a868")
+    right.set(xlim=(0, 100), xlabel="passed (%)", title="pass rate per autograded cell")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_json(path: Path, assignment: str, summary: dict, results: list[SubmissionResult], unplaced: list,
+               meta: dict) -> Path:
+    data = {"assignment": assignment, **meta, "summary": summary,
+            "submissions": [asdict(r) for r in results],
+            "unplaced": [{"file": f, "reason": why} for f, why in unplaced]}
+    path.write_text(json.dumps(data, indent=1))
+    return path

@@ -1,0 +1,381 @@
+"""What runs inside the forked grading process (see jobs.py for the process itself).
+
+nbgrader autogrades the staged submission in its own small course folder with its own
+SQLite gradebook, then writes feedback. Everything nbgrader does is unchanged except the
+execute step: ``GuardedExecute`` behaves exactly like nbgrader's ``Execute`` until
+something goes wrong, then it records a one-line reason, restarts a dead or stuck kernel
+(silently replaying the cells that had run, so later cells still see the student's
+definitions), drops floods of output and stops starting cells at the deadline. The kernel
+starts through sandbox.py (memory cap, no network).
+
+This module is heavy to import (nbgrader, nbconvert, jupyter_client); the fork server
+imports it once, and `course grade`'s own process never does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from queue import Empty
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from traitlets import Float, Integer
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+from nbgrader.converters import Autograde, GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from nbgrader.utils import capture_log
+import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for feedback)
+
+from . import gradebook
+from .jobs import KERNELS_FILE, LOG_FILE, RESULT_FILE, SANDBOX_SCRIPT
+
+# Set inside the grading process only (one submission per process).
+SANDBOX: dict = {}
+EVENTS: list[str] = []
+TIMED_OUT: list[bool] = []
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel through sandbox.py. Without network the kernel and this process
+    talk over unix sockets, since the kernel's namespace has no loopback."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if SANDBOX.get("no_network"):
+            self.transport = "ipc"
+            self.ip = os.path.join(SANDBOX["runtime_dir"], f"k{os.urandom(4).hex()}")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if not SANDBOX:
+            return cmd
+        opts = {k: SANDBOX.get(k) for k in ("memory_mb", "no_network", "status_file")}
+        return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(opts), "--", *cmd]
+
+
+def _error_output(ename: str, text: str):
+    return new_output("error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
+
+
+def _cell_name(cell, index: int) -> str:
+    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {gid}" if gid else f"cell #{index + 1}"
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, made to survive whatever the notebook does."""
+
+    deadline = Float(0.0, help="time.time() after which no further cell starts (0: none)").tag(config=True)
+    max_output_bytes = Integer(5_000_000, help="output kept per cell; the rest is dropped").tag(config=True)
+    max_restarts = Integer(3, help="kernel restarts before the remaining cells are skipped").tag(config=True)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        # The outputs are final once the last cell ran; a graceful shutdown only waits
+        # (sometimes seconds) for the kernel's own cleanup.
+        kwargs.setdefault("shutdown_kernel", "immediate")
+        super().__init__(**kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._ran: list[int] = []        # cells whose effects a restarted kernel must replay
+        self._stop: str | None = None    # once set, remaining cells are not run
+        self._restarts = 0
+        self._out_bytes: dict[int, int] = {}
+        self._cut: set[int] = set()
+        return super().preprocess(nb, resources, km)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self.deadline:
+            left = max(1, int(self.deadline - time.time()) + 1)
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return super().preprocess_cell(cell, resources, index)
+        if self._stop is None and self.deadline and time.time() >= self.deadline:
+            self._stop = "the wall-clock limit was reached"
+            TIMED_OUT.append(True)
+            EVENTS.append(f"wall-clock limit reached before {_cell_name(cell, index)}; later cells not run")
+        if self._stop:
+            cell.outputs = [_error_output("NotRun", f"not run: {self._stop}")]
+            cell.execution_count = None
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except Exception as exc:  # the kernel died or stopped answering
+            why = self._kernel_trouble(exc)
+            cell.outputs.append(_error_output("KernelDied", why))
+            EVENTS.append(f"{_cell_name(cell, index)}: {why}")
+            self._recover()
+            return cell, resources
+        self._ran.append(index)
+        return cell, resources
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        cell, index, reply = kwargs["cell"], kwargs["cell_index"], kwargs["execute_reply"]
+        content = (reply or {}).get("content", {})
+        if content.get("status") == "error" and content.get("ename") == "CellTimeoutError":
+            TIMED_OUT.append(True)
+            if self.deadline and time.time() >= self.deadline - 1:
+                EVENTS.append(f"{_cell_name(cell, index)}: stopped at the wall-clock limit")
+                self._stop = "the wall-clock limit was reached"
+            else:
+                EVENTS.append(f"{_cell_name(cell, index)}: timed out after {self.timeout} s (cell time limit)")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") == "SystemExit":
+                EVENTS.append(f"{_cell_name(cell, index)}: called sys.exit(); the kernel kept running")
+            if out.get("output_type") == "error" and (
+                    out.get("ename") == "MemoryError" or "allocate" in str(out.get("evalue", ""))):
+                limit = f" (limit {SANDBOX['memory_mb']} MB)" if SANDBOX.get("memory_mb") else ""
+                EVENTS.append(f"{_cell_name(cell, index)}: ran out of memory{limit}")
+                break
+
+    def _kernel_trouble(self, exc: Exception) -> str:
+        code = None
+        try:
+            code = self.km.provisioner.process.poll()
+        except Exception:
+            pass
+        if code is not None:
+            if code < 0:
+                try:
+                    return f"the kernel was killed by {signal.Signals(-code).name}"
+                except ValueError:
+                    return f"the kernel was killed by signal {-code}"
+            return f"the kernel exited (code {code})"
+        if isinstance(exc, DeadKernelError):
+            return "the kernel died"
+        if isinstance(exc, TimeoutError):
+            TIMED_OUT.append(True)
+            return "the kernel ignored the interrupt after the time limit and was restarted"
+        return f"the kernel failed ({type(exc).__name__}: {exc})"
+
+    def _recover(self) -> None:
+        """Fresh kernel, then silently re-run the cells that had run, so that cells
+        after the crash are graded on the student's definitions."""
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            self._stop = f"the kernel failed {self._restarts} times"
+            return
+        try:
+            run_sync(self.km.restart_kernel)(now=True)
+            self._wait_for_iopub()
+            for j in self._ran:
+                cell = self.nb.cells[j]
+                msg_id = self.kc.execute(cell.source, silent=True, store_history=False)
+                if self.wait_for_reply(msg_id, cell) is None:
+                    raise RuntimeError(f"replaying {_cell_name(cell, j)} timed out")
+        except Exception as exc:
+            self._stop = f"the kernel could not be restarted ({exc})"
+            EVENTS.append(f"kernel restart failed: {exc}; later cells not run")
+
+    def _wait_for_iopub(self, seconds: float = 20.0) -> None:
+        """Block until the restarted kernel's output channel reaches us. The client's
+        subscription reconnects on its own, but output published before it does is lost,
+        and a cell would then wait for an end-of-output message that never comes."""
+        get = run_sync(self.kc.iopub_channel.get_msg)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            msg_id = self.kc.kernel_info()
+            until = time.monotonic() + 0.5
+            while time.monotonic() < until:
+                try:
+                    msg = get(timeout=0.1)
+                except Empty:
+                    continue
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return
+        raise RuntimeError("the restarted kernel sends no output")
+
+    def output(self, outs, msg, display_id, cell_index):
+        # Keep memory bounded when a cell prints hundreds of MB. What decides the grade is
+        # kept: errors, the execute result, and the first piece of each stream.
+        content, kind = msg["content"], msg["msg_type"]
+        if kind == "stream":
+            size = len(content.get("text", ""))
+        elif kind == "display_data":
+            size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in content.get("data", {}).values())
+        else:
+            size = 0
+        used = self._out_bytes.get(cell_index, 0) + size
+        self._out_bytes[cell_index] = used
+        if size and used > self.max_output_bytes:
+            seen = any(o.get("output_type") == "stream" and o.get("name") == content.get("name") for o in outs)
+            if kind == "stream" and not seen:
+                msg = dict(msg, content=dict(content, text=content["text"][:2000]))
+            else:
+                if cell_index not in self._cut:
+                    self._cut.add(cell_index)
+                    mb = self.max_output_bytes / 1e6
+                    EVENTS.append(f"{_cell_name(self.nb.cells[cell_index], cell_index)}: "
+                                  f"printed more than {mb:g} MB; the rest of its output was dropped")
+                    outs.append(new_output("stream", name="stdout",
+                                           text=f"\n[grader: output cut after {mb:g} MB]\n"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+def _load_config(course: Path, job: dict) -> Config:
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    if job.get("course_id"):
+        config.CourseDirectory.course_id = job["course_id"]
+    if job.get("cell_timeout"):
+        config.Execute.timeout = int(job["cell_timeout"])
+    steps = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = [
+        GuardedExecute if p is Execute or p in ("nbgrader.preprocessors.Execute", "Execute") else p for p in steps]
+    config.GuardedExecute.deadline = time.time() + float(job["timeout"])
+    config.GuardedExecute.max_output_bytes = int(job.get("max_output_bytes") or 5_000_000)
+    return config
+
+
+def _last_error_line(result: dict) -> str:
+    text = (result.get("error") or "").strip() or (result.get("log") or "").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln]
+    return (errors or lines or ["unknown error"])[-1][:300]
+
+
+def grade_here(job: dict) -> dict:
+    """Autograde (and write feedback for) one staged submission in this process."""
+    course = Path(job["workdir"]) / "course"
+    assignment, student = job["assignment"], job["student"]
+    os.environ.update(job.get("env", {}))
+    os.chdir(course)
+    config = _load_config(course, job)
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    db_url = coursedir.db_url
+
+    if job.get("prior"):
+        with gradebook.open_gradebook(db_url, coursedir.course_id) as gb:
+            gradebook.seed_prior(gb, assignment, student, job["prior"])
+
+    problems: list[str] = []
+    timings = {"setup": time.monotonic()}
+    app = Autograde(coursedir=coursedir, config=config)
+    app.force, app.create_student = True, True
+    outcome = capture_log(app)
+    timings["autograde"] = time.monotonic()
+    status = "graded" if outcome["success"] else "failed"
+    if not outcome["success"]:
+        problems.append(f"nbgrader could not grade it: {_last_error_line(outcome)}")
+    problems.extend(dict.fromkeys(EVENTS))  # keep order, drop repeats
+
+    grades = None
+    try:
+        with gradebook.open_gradebook(db_url, coursedir.course_id) as gb:
+            grades = gradebook.collect_grades(gb, assignment, student)
+    except Exception as exc:  # a submission nbgrader never created
+        problems.append(f"no grades recorded ({exc})")
+        status = "failed"
+
+    if status == "graded" and job.get("feedback", True):
+        fb = GenerateFeedback(coursedir=coursedir, config=config)
+        fb.force = True
+        fb_outcome = capture_log(fb)
+        if not fb_outcome["success"]:
+            problems.append(f"feedback not written: {_last_error_line(fb_outcome)}")
+    timings["feedback"] = time.monotonic()
+    t0 = job.get("_t0", timings["setup"])
+    steps = {k: round(v - t0, 3) for k, v in timings.items()}
+    return {"student": student, "status": status, "problems": problems, "grades": grades,
+            "timed_out": bool(TIMED_OUT), "timings": steps}
+
+
+def child_main(job: dict) -> None:
+    """Entry point of the forked grading process."""
+    job = dict(job, _t0=time.monotonic())
+    workdir = Path(job["workdir"])
+    log = os.open(workdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)  # nbgrader's log and the kernel's stderr go to a file, not the terminal
+    os.dup2(log, 2)
+    runtime = tempfile.mkdtemp(prefix="krt")  # short path: unix socket names are limited to 107 bytes
+    os.environ["JUPYTER_RUNTIME_DIR"] = runtime
+    SANDBOX.clear()
+    SANDBOX.update(memory_mb=job.get("memory_mb"), no_network=bool(job.get("no_network")),
+                   status_file=str(workdir / KERNELS_FILE), runtime_dir=runtime)
+    try:
+        result = grade_here(job)
+    except BaseException as exc:
+        traceback.print_exc()
+        result = {"student": job["student"], "status": "failed", "grades": None, "timed_out": bool(TIMED_OUT),
+                  "problems": [f"grading crashed: {type(exc).__name__}: {exc}"[:300]]}
+    tmp = workdir / (RESULT_FILE + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(workdir / RESULT_FILE)
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown (atexit of the fork server's modules)
+
+
+# --------------------------------------------------------------------------- fork server warm-up
+
+
+def warm_up() -> None:
+    """Run nbgrader once, without a kernel, in the fork server.
+
+    nbgrader and its libraries build a lot lazily on first use (compiled regexes, JSON
+    schema validators, SQLAlchemy mappers, Jinja templates). Doing it here once means every
+    forked grading process starts with it built, instead of paying for it per submission.
+    """
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    from nbgrader.converters import GenerateAssignment
+
+    meta = {"grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3,
+            "solution": False, "task": False}
+    sol = dict(meta, grade=False, grade_id="s", locked=False, solution=True)
+    sol.pop("points")
+    nb = new_notebook(cells=[new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION",
+                                           metadata={"nbgrader": sol}),
+                             new_code_cell("assert f() == 1\n### BEGIN HIDDEN TESTS\nassert f()\n### END HIDDEN TESTS",
+                                           metadata={"nbgrader": meta})])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="warm-") as tmp:
+        course = Path(tmp)
+        (course / "source" / "w").mkdir(parents=True)
+        nbformat.write(nb, course / "source" / "w" / "w.ipynb")
+        gradebook.new_sqlite_gradebook(course / "gradebook.db", "warm-up", None).close()
+        config = Config()
+        config.CourseDirectory.root = str(course)
+        config.Autograde.autograde_preprocessors = [
+            p for p in Autograde.class_traits()["autograde_preprocessors"].default() if p is not Execute]
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id = "w"
+        try:
+            gen = GenerateAssignment(coursedir=coursedir, config=config)
+            gen.force = True
+            capture_log(gen)
+            (course / "submitted" / "x").mkdir(parents=True)
+            shutil.copytree(course / "release" / "w", course / "submitted" / "x" / "w")
+            coursedir.student_id = "x"
+            for converter in (Autograde, GenerateFeedback):
+                app = converter(coursedir=coursedir, config=config)
+                app.force = True
+                capture_log(app)
+        finally:
+            os.chdir(cwd)

@@ -1,0 +1,42 @@
+"""A template-style a1 submission (correct LSTM, wrong GRU, `.squeeze()` habits,
+broken bidirectional model) loses points exactly in those grade cells."""
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autograder import a1_checks, a1_reference
+from mutants import load_cells
+
+FIXTURE = Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py"
+MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
+
+
+def _grade_all(ns) -> dict[str, tuple[float, float]]:
+    out = {"test_lstm_cell": (a1_checks.check_lstm_cell(ns["LSTMCell"], points=4), 4),
+           "test_gru_cell": (a1_checks.check_gru_cell(ns["GRUCell"], points=4), 4)}
+    for mode in MODES:
+        out[f"test_rnn_model_{mode.lower()}"] = (a1_checks.check_rnn_model(ns["RNNModel"], mode, points=2), 2)
+        out[f"test_bidir_model_{mode.lower()}"] = (
+            a1_checks.check_bidir_model(ns["BidirRecurrentModel"], mode, points=2), 2)
+    return out
+
+
+def test_partial_credit_exactly_where_the_submission_is_wrong(capsys):
+    cells, loses = load_cells(FIXTURE)
+    ns = {"torch": torch, "nn": nn, "math": math, "BasicRNNCell": a1_reference.BasicRNNCell}
+    for source in cells.values():
+        exec(compile(source, "<student cell>", "exec"), ns)
+    got = _grade_all(ns)
+    report = capsys.readouterr().out
+    for gid, (score, points) in got.items():
+        if gid in loses:
+            assert 0 < score < points, f"{gid}: expected partial credit, got {score}/{points}"
+        else:
+            assert score == points, f"{gid}: lost points\n{report}"
+    # .squeeze() is named as the batch-size-1 failure of the unidirectional models.
+    assert "FAILED batch size 1" in report
+    # The one-tensor LSTM state convention is accepted, so the given-state check passes.
+    lstm_part = report.split("RNNModel('LSTM')")[1].split("RNNModel('GRU')")[0]
+    assert "FAILED 2 layers, given initial state" not in lstm_part
