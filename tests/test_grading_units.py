@@ -225,6 +225,7 @@ def test_summary_and_text_report(tmp_path):
     assert "b  graded 2/7  cell t2: timed out" in text
     assert "c  FAILED 0/7  tiny.ipynb: empty file (0 bytes)" in text
     assert "x.zip: why" in text
+    assert s["manual_points"] == 1 and "1 of the 7 points are graded by hand" in text
     png = report.plot_summary(tmp_path / "s.png", "tiny", s, results)
     assert png.read_bytes()[:4] == b"\x89PNG"
 

@@ -45,6 +45,7 @@ def summarize(results: list[SubmissionResult]) -> dict:
         if r.status == "failed":
             for tally in cells.values():
                 tally[1] += 1
+    manual = max((sum(m for _, m, auto in r.cells.values() if not auto) for r in results), default=0.0)
     return {
         "submissions": len(results),
         "graded": len(graded),
@@ -53,6 +54,7 @@ def summarize(results: list[SubmissionResult]) -> dict:
         "timed_out": sum(1 for r in results if r.timed_out),
         "mean_score": statistics.fmean([r.score for r in results]) if results else 0.0,
         "max_score": max((r.max_score for r in results), default=0.0),
+        "manual_points": manual,
         "mean_percent": statistics.fmean(pct) if pct else 0.0,
         "median_percent": statistics.median(pct) if pct else 0.0,
         "distribution": {f"{10 * i}-{10 * i + 10}%": n for i, n in enumerate(bins)},
@@ -71,6 +73,11 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
         f"score: mean {s['mean_score']:.2f} of {s['max_score']:g} ({s['mean_percent']:.0f}%), "
         f"median {s['median_percent']:.0f}%",
         f"network: {meta['network']}",
+    ]
+    if s.get("manual_points"):
+        lines.append(f"{s['manual_points']:g} of the {s['max_score']:g} points are graded by hand "
+                     "(nbgrader formgrader); scores above count them as 0 until then")
+    lines += [
         "",
         "distribution of scores (% of max):",
     ]
@@ -106,6 +113,9 @@ def plot_summary(path: Path, assignment: str, summary: dict, results: list[Submi
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
     left.hist([r.percent for r in results], bins=[10 * i for i in range(11)], color="#4c72b0", edgecolor="white")
     left.set(xlabel="score (% of max)", ylabel="submissions", title=f"{assignment}: scores")
+    from matplotlib.ticker import MaxNLocator
+
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions
     names = list(rates)[::-1]
     right.barh(names, [100 * rates[n]["rate"] for n in names], color="#55a868")
     right.set(xlim=(0, 100), xlabel="passed (%)", title="pass rate per autograded cell")
