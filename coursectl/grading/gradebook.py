@@ -10,6 +10,7 @@ leaves manual grades alone, so SQLite and PostgreSQL gradebooks end up as after
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,18 @@ class CellDef:
     points: float = 0.0
 
 
+def tools_on_path() -> None:
+    """nbgrader creates a new gradebook by running the `alembic` command, found on PATH.
+    Make it the one installed beside this interpreter, so that `.venv/bin/course` works
+    without an activated environment."""
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
+
+
 def open_gradebook(db_url: str, course_id: str | None = None) -> Gradebook:
+    tools_on_path()
     return Gradebook(db_url, course_id=course_id) if course_id else Gradebook(db_url)
 
 
