@@ -43,21 +43,70 @@ def strip_hidden(source: str) -> tuple[str, bool]:
     return "\n".join(out), found
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ARROW = re.compile(r"^\s*-+>")  # IPython's marker of the line that raised
+HIDDEN_TRACEBACK = "(traceback hidden: it quotes hidden test code)"
+
+
+def hidden_lines(source: str) -> list[str]:
+    """The lines of a cell's hidden-test regions, markers included (stripped, no blanks)."""
+    out, hidden = [], False
+    for line in source.splitlines():
+        if BEGIN_HIDDEN in line:
+            hidden = True
+        if hidden and line.strip():
+            out.append(line.strip())
+        if END_HIDDEN in line:
+            hidden = False
+    return out
+
+
+def redact_traceback(traceback: list[str], secret: list[str]) -> list[str] | None:
+    """The traceback without the context lines that quote hidden code, or None when what
+    is left would still give something away or no longer says where the error was: the
+    error was raised by a hidden line, or a frame comes from the autograder package."""
+    kept, arrow = [], False
+    for entry in traceback:
+        lines = []
+        for line in entry.split("\n"):
+            plain = _ANSI.sub("", line)
+            if any(s in plain for s in secret):
+                continue
+            arrow = arrow or bool(_ARROW.match(plain))
+            lines.append(line)
+        kept.append("\n".join(lines))
+    text = _ANSI.sub("", "\n".join(kept))
+    if "autograder" in text or (not arrow and len(traceback) > 1):
+        return None
+    return kept
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """For feedback: drop hidden test source and the traceback context that quotes it.
 
-    An error in a cell that holds hidden tests keeps only its final line
-    (``NameError: name 'GRUCell' is not defined``); the frames, which print the
-    hidden lines, are removed.
+    In a cell that holds hidden tests, a failed visible assert keeps its traceback minus
+    the context lines from the hidden region, so the student sees which assert failed. An
+    error raised by the hidden part, or with a frame inside autograder/, keeps only its
+    final line (``NameError: name 'GRUCell' is not defined``).
     """
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
+        secret = hidden_lines(cell.source)
         cell.source, had_hidden = strip_hidden(cell.source)
         if had_hidden:
             for out in cell.get("outputs", []):
-                if out.output_type == "error":
+                if out.output_type != "error":
+                    continue
+                shown = redact_traceback(list(out.get("traceback", [])), secret)
+                out.traceback = shown if shown is not None else [f"{out.ename}: {out.evalue}", HIDDEN_TRACEBACK]
+        return cell, resources
+        secret = hidden_lines(cell.source)
+        cell.source, had_hidden = strip_hidden(cell.source)
+        if had_hidden:
+            for out in cell.get("outputs", []):
+                if out.output_type == "error" and quotes_hidden(out.get("traceback", []), secret):
                     out.traceback = [f"{out.ename}: {out.evalue}",
                                      "(traceback hidden: it quotes hidden test code)"]
         return cell, resources
