@@ -85,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="LMS bulk download (Canvas zip) to take submissions from")
     gr.add_argument("--roster", type=Path, default=None, help="CSV mapping LMS ids to student ids")
     gr.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core)")
-    gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds")
-    gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds")
-    gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission")
+    gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds (default 1800)")
+    gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds (default: $COURSE_CELL_TIMEOUT or 120)")
+    gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission in MB (default 4096; 0: no cap)")
     gr.set_defaults(func=_cmd_grade)
 
     a = sub.add_parser("assets", help="regenerate a1's A/B/C training-curve figure and its answer key")
