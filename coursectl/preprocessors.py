@@ -27,38 +27,32 @@ class SoftenWarnings(NbGraderPreprocessor):
         return cell, resources
 
 
-def strip_hidden(source: str) -> tuple[str, bool]:
-    """Remove every hidden-test region (markers included) from a cell's source."""
-    lines, out, hidden, found = source.splitlines(), [], False, False
-    for line in lines:
+def split_hidden(source: str) -> tuple[str, list[str]]:
+    """(source without its hidden-test regions, the stripped non-blank lines of those
+    regions, markers included). Each region leaves a one-line note in its place."""
+    visible, secret, hidden = [], [], False
+    for line in source.splitlines():
         if BEGIN_HIDDEN in line:
-            hidden = found = True
-            out.append(line[: line.index(BEGIN_HIDDEN)] + HIDDEN_NOTE)
-            continue
+            hidden = True
+            visible.append(line[: line.index(BEGIN_HIDDEN)] + HIDDEN_NOTE)
+        if hidden and line.strip():
+            secret.append(line.strip())
+        elif not hidden:
+            visible.append(line)
         if END_HIDDEN in line:
             hidden = False
-            continue
-        if not hidden:
-            out.append(line)
-    return "\n".join(out), found
+    return "\n".join(visible), secret
+
+
+def strip_hidden(source: str) -> tuple[str, bool]:
+    """Remove every hidden-test region (markers included) from a cell's source."""
+    visible, secret = split_hidden(source)
+    return visible, bool(secret)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ARROW = re.compile(r"^\s*-+>")  # IPython's marker of the line that raised
 HIDDEN_TRACEBACK = "(traceback hidden: it quotes hidden test code)"
-
-
-def hidden_lines(source: str) -> list[str]:
-    """The lines of a cell's hidden-test regions, markers included (stripped, no blanks)."""
-    out, hidden = [], False
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            hidden = True
-        if hidden and line.strip():
-            out.append(line.strip())
-        if END_HIDDEN in line:
-            hidden = False
-    return out
 
 
 def redact_traceback(traceback: list[str], secret: list[str]) -> list[str] | None:
@@ -93,20 +87,11 @@ class HideHiddenTests(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        secret = hidden_lines(cell.source)
-        cell.source, had_hidden = strip_hidden(cell.source)
-        if had_hidden:
+        cell.source, secret = split_hidden(cell.source)
+        if secret:
             for out in cell.get("outputs", []):
                 if out.output_type != "error":
                     continue
                 shown = redact_traceback(list(out.get("traceback", [])), secret)
                 out.traceback = shown if shown is not None else [f"{out.ename}: {out.evalue}", HIDDEN_TRACEBACK]
-        return cell, resources
-        secret = hidden_lines(cell.source)
-        cell.source, had_hidden = strip_hidden(cell.source)
-        if had_hidden:
-            for out in cell.get("outputs", []):
-                if out.output_type == "error" and quotes_hidden(out.get("traceback", []), secret):
-                    out.traceback = [f"{out.ename}: {out.evalue}",
-                                     "(traceback hidden: it quotes hidden test code)"]
         return cell, resources
