@@ -232,3 +232,21 @@ def test_cli_grades_without_importing_torch(tmp_path):
     assert "bob" in proc.stdout and "the kernel exited (code 3)" in proc.stdout
     assert "grading tiny" in proc.stderr  # the progress bar
     assert scores(course, tiny.ASSIGNMENT, "ann") == FULL
+
+
+def test_cli_grades_a_canvas_download(tmp_path):
+    """`course grade --from ZIP --roster CSV`, the installed console script, end to end."""
+    course = tiny.make_course(tmp_path)
+    (tmp_path / "roster.csv").write_text(tiny.CANVAS_ROSTER)
+    zpath = tiny.canvas_zip(tmp_path / "canvas.zip", tiny.notebook_bytes(tiny.good()))
+    proc = subprocess.run([str(BIN / "course"), "grade", tiny.ASSIGNMENT, "--from", str(zpath), "--roster",
+                           str(tmp_path / "roster.csv"), "--workers", "2"],
+                          cwd=course, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert scores(course, tiny.ASSIGNMENT, "jdoe") == FULL
+    assert scores(course, tiny.ASSIGNMENT, "bsmith") == FULL  # tiny-1.ipynb graded as tiny.ipynb
+    assert "wrong file name: 'tiny-1.ipynb'" in proc.stdout
+    assert "files not placed (3)" in proc.stdout and "stranger_99999_902_tiny.ipynb" in proc.stdout
+    rows = list(csv.reader((course / "reports" / tiny.ASSIGNMENT / f"canvas_{tiny.ASSIGNMENT}.csv").open()))
+    assert rows[0][-1] == "tiny (4242)"
+    assert {r[3]: r[-1] for r in rows[2:]} == {"jdoe": "5", "bsmith": "5"}

@@ -36,8 +36,7 @@ def _stage(tmp_path, definition, files: dict[str, bytes]):
     return staged, dest
 
 
-def _nb_bytes(nb) -> bytes:
-    return nbformat.writes(nb).encode()
+_nb_bytes = tiny.notebook_bytes
 
 
 def _ids(path: Path) -> list:
@@ -130,22 +129,8 @@ def test_extra_notebook_is_reported(tmp_path, definition):
 # ---------------------------------------------------------------- intake
 
 
-ROSTER = """Student,ID,SIS User ID,SIS Login ID,Section,tiny (4242)
-    Points Possible,,,,,7
-Doe Jane,12345,u001,jdoe,A,
-Smith Bob,23456,u002,bsmith,B,
-"""
-
-
-def _canvas_zip(path: Path, nb: bytes) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("doejane_12345_900_tiny.ipynb", nb)
-        zf.writestr("doejane_12345_800_tiny.ipynb", b"older")
-        zf.writestr("smithbob_LATE_23456_901_tiny-1.ipynb", nb)
-        zf.writestr("stranger_99999_902_tiny.ipynb", nb)
-        zf.writestr("notes for grader.txt", b"hi")
-        zf.writestr("../../escape_12345_903_evil.py", b"print('x')")
-    return path
+ROSTER = tiny.CANVAS_ROSTER
+_canvas_zip = tiny.canvas_zip
 
 
 def test_canvas_zip_intake(tmp_path):
