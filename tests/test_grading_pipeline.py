@@ -35,6 +35,8 @@ CLASS = {
     "os_exit": (tiny.with_cell("import os\nos._exit(1)"), "tiny.ipynb", "the kernel exited (code 1)"),
     "sys_exit": (tiny.with_cell("import sys\nsys.exit(3)"), "tiny.ipynb", "called sys.exit()"),
     "segfault": (tiny.with_cell("import ctypes\nctypes.string_at(0)"), "tiny.ipynb", "killed by SIGSEGV"),
+    "abort": (tiny.with_cell("import os\nos.abort()"), "tiny.ipynb",
+              "killed by SIGABRT (maybe the 2048 MB memory cap; see --memory-mb)"),
     "flood": (tiny.with_cell("for i in range(300):\n    print('x' * 1_000_000, flush=True)"), "tiny.ipynb",
               "printed more than 5 MB"),
     "deleted": (tiny.without("test_cube"), "tiny.ipynb", "cells deleted: test_cube"),

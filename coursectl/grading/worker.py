@@ -157,9 +157,13 @@ class GuardedExecute(Execute):
         if code is not None:
             if code < 0:
                 try:
-                    return f"the kernel was killed by {signal.Signals(-code).name}"
+                    name = signal.Signals(-code).name
                 except ValueError:
-                    return f"the kernel was killed by signal {-code}"
+                    name = f"signal {-code}"
+                # Native code that cannot allocate under the address-space cap aborts.
+                hint = (f" (maybe the {SANDBOX['memory_mb']} MB memory cap; see --memory-mb)"
+                        if name == "SIGABRT" and SANDBOX.get("memory_mb") else "")
+                return f"the kernel was killed by {name}{hint}"
             return f"the kernel exited (code {code})"
         if isinstance(exc, DeadKernelError):
             return "the kernel died"
