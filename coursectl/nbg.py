@@ -22,10 +22,17 @@ def find_course_root(start: Path | None = None) -> Path:
     raise CourseError(f"no course folder (with nbgrader_config.py and source/) at or above {here}")
 
 
+def path_with_tools(path: str) -> str:
+    """PATH with this interpreter's bin folder first, so that the nbgrader and alembic
+    installed beside it are found without an activated environment."""
+    bindir = str(Path(sys.executable).parent)
+    parts = [p for p in path.split(os.pathsep) if p and p != bindir]
+    return os.pathsep.join([bindir, *parts])
+
+
 def nbgrader_env() -> dict[str, str]:
     env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = path_with_tools(env.get("PATH", ""))
     env.setdefault("PYTHONWARNINGS", "ignore")
     return env
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+
+from ..nbg import path_with_tools, run_nbgrader
 
 
 @dataclass
@@ -36,13 +36,9 @@ class CellDef:
 
 
 def tools_on_path() -> None:
-    """nbgrader creates a new gradebook by running the `alembic` command, found on PATH.
-    Make it the one installed beside this interpreter, so that `.venv/bin/course` works
-    without an activated environment."""
-    bindir = str(Path(sys.executable).parent)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if bindir not in parts:
-        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
+    """nbgrader creates a new gradebook by running the `alembic` command, found on PATH;
+    make it the one beside this interpreter (`.venv/bin/course` runs unactivated)."""
+    os.environ["PATH"] = path_with_tools(os.environ.get("PATH", ""))
 
 
 def open_gradebook(db_url: str, course_id: str | None = None) -> Gradebook:
@@ -101,13 +97,7 @@ def generate_definition(course: Path, assignment: str, db_url: str, course_id: s
         shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
         shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
         scratch_db = f"sqlite:///{scratch / 'gradebook.db'}"
-        exe = Path(sys.executable).parent / "nbgrader"
-        proc = subprocess.run([str(exe), "generate_assignment", assignment, "--force", "--db", scratch_db],
-                              cwd=scratch, capture_output=True, text=True)
-        if proc.returncode != 0:
-            from ..nbg import CourseError
-
-            raise CourseError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stderr[-3000:]}")
+        run_nbgrader(scratch, "generate_assignment", assignment, "--force", "--db", scratch_db, quiet=True)
         with open_gradebook(scratch_db, course_id) as src, open_gradebook(db_url, course_id) as dst:
             copy_definition(src, dst, assignment)
 
