@@ -1,0 +1,345 @@
+"""Checks as declared units, with the verdict decided outside the student's process.
+
+A *unit* is what one grade cell grades (``test_lstm_cell``): a name, its points, the
+notebook objects it receives (``cls``), and a list of *checks*, each a short function
+registered with ``@unit.check("what it checks")``. A check runs in the grader: it draws
+its inputs from the random generator it is given (seeded from a secret per grading run),
+says which *probe* the student's kernel must call on them, and returns a *judge* that
+compares what came back with the reference::
+
+    lstm = Unit("LSTMCell", grade_id="test_lstm_cell", points=4, objects=("cls",),
+                probes=PROBES)            # PROBES: path of the probe module
+
+    @lstm.check("given state (B=3, D=5, H=4)")
+    def given_state(rng):
+        case = draw_case(rng, 3, 5, 4)
+        def judge(out):                   # out: what probe "cell_case" returned
+            assert_close(out["h"], reference(case), ATOL, RTOL, "h'")
+        return Probe("cell_case", **case), judge
+
+    check_lstm_cell = lstm.entry_point()  # the notebook's one-line hidden test
+
+A probe is a plain function in the assignment's probe module (``a1_probes.py``), which
+imports only torch, numpy and the standard library because its source is sent into the
+kernel; it gets the student's objects and the inputs, and returns data (see ``wire``).
+Several probes may be returned as a list; the judge then gets a list of outputs.
+
+Two ways to run a unit:
+* in the grader (trusted): ``plan`` draws every check's inputs and gives the kernel its
+  calls; after the notebook ran, ``judge`` scores the outputs (``coursectl.trusted``);
+* in one process (the instructor's notebook, unit tests): ``run_local`` does both, with
+  every value passed through the same encoding as in grading. The notebook one-liner
+  ``check_lstm_cell(LSTMCell, points=4)`` does this when it runs outside grading.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import random
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import kernel_side, wire
+
+LOCAL_SEED = 20240501  # run_local's default draw: the same every time, like the old checks
+
+
+class CheckFailed(AssertionError):
+    """A check found a wrong answer; the message says what was wrong."""
+
+
+def require(condition, message: str) -> None:
+    """Raise ``CheckFailed(message)`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def assert_close(actual, expected, atol: float, rtol: float, what: str) -> None:
+    """Tensors ``actual`` (the student's) and ``expected`` agree in shape and within
+    ``atol + rtol * |expected|``, compared in float64; the message names ``what`` and the
+    largest difference. NaN where numbers are expected fails with its own message."""
+    import torch
+
+    if not isinstance(actual, torch.Tensor):
+        raise CheckFailed(f"{what}: expected a tensor, got {type(actual).__name__}")
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise CheckFailed(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+    a = actual.detach().double().cpu()
+    e = expected.detach().double().cpu()
+    if bool(torch.isnan(a).any()) and not bool(torch.isnan(e).any()):
+        raise CheckFailed(f"{what}: contains NaN (is a tensor from torch.empty used before being filled? "
+                          "a default state must be zeros)")
+    if not torch.allclose(a, e, atol=atol, rtol=rtol):
+        diff = (a - e).abs().max().item()
+        raise CheckFailed(f"{what}: values differ (max abs diff {diff:.2e}, tolerance atol={atol:g}, rtol={rtol:g})")
+
+
+@dataclass
+class Probe:
+    """One call the kernel makes: probe function ``name`` with keyword inputs ``args``."""
+    name: str
+    args: dict
+
+    def __init__(self, name: str, **args):
+        self.name, self.args = name, args
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class UnitResult:
+    """A unit's verdict: the checks that ran and the points they earned."""
+    unit: str
+    grade_id: str
+    points: float
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def score(self) -> float:
+        total = len(self.checks)
+        if not total:
+            return 0.0
+        return min(self.points, max(0.0, round(self.points * self.passed / total, 4)))
+
+    def report(self) -> str:
+        lines = [f"{self.unit}: {self.passed}/{len(self.checks)} checks passed -> "
+                 f"{self.score:g} of {self.points:g} points"]
+        lines += [f"  FAILED {c.name}: {c.message}" for c in self.checks if not c.passed]
+        return "\n".join(lines)
+
+    @classmethod
+    def failed(cls, unit: str, grade_id: str, points: float, name: str, message: str) -> "UnitResult":
+        """A unit that could not be checked at all: one failed check with the reason."""
+        return cls(unit, grade_id, points, [CheckResult(name, False, message)])
+
+
+@dataclass
+class Check:
+    name: str
+    fn: Callable
+
+
+@dataclass
+class PlannedCheck:
+    """A check's kernel calls (indices into the plan) and its judge, kept in the grader."""
+    check: Check
+    calls: list[int]
+    single: bool
+    judge: Callable | None
+    error: str | None = None
+
+
+@dataclass
+class Plan:
+    """What one unit asks of the kernel (``kernel``, sent) and how it judges (kept)."""
+    unit: "Unit"
+    grade_id: str
+    points: float
+    kernel: dict
+    checks: list[PlannedCheck]
+
+
+def _silenced():
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class Unit:
+    """A graded unit; see the module docstring.
+
+    ``objects``: the parameter names of the notebook objects it grades, in the order the
+    notebook's one-liner passes them. ``options``: names of further arguments that are
+    plain values (a mode string), passed to checks as keyword arguments and to probes as
+    ``student.options``. ``forbid_recurrent``: torch's recurrent layers and kernels in the
+    graded objects' source cost every point (a1's from-scratch cells).
+    """
+
+    def __init__(self, name: str, *, grade_id: str, points: float, objects: tuple[str, ...], probes,
+                 options: tuple[str, ...] = (), forbid_recurrent: bool = False):
+        self.name, self.grade_id, self.points = name, grade_id, float(points)
+        self.objects, self.options = tuple(objects), tuple(options)
+        self.probes = Path(probes)
+        self.forbid_recurrent = forbid_recurrent
+        self.checks: list[Check] = []
+        self.label: Callable[[dict], str] | None = None
+
+    def check(self, name: str):
+        """Decorator: register ``fn(rng, **options) -> (Probe | [Probe...], judge)``."""
+        def register(fn):
+            self.checks.append(Check(name, fn))
+            return fn
+        return register
+
+    def title(self, options: dict) -> str:
+        return self.label(options) if self.label else self.name
+
+    def probe_source(self) -> str:
+        return self.probes.read_text(encoding="utf-8")
+
+    # ---------------------------------------------------------------- trusted side
+
+    def plan(self, rng: np.random.Generator, *, bindings: dict[str, str], options: dict | None = None,
+             points: float | None = None, grade_id: str | None = None) -> Plan:
+        """Draw every check's inputs. ``bindings``: parameter name -> notebook name."""
+        options = dict(options or {})
+        calls, planned = [], []
+        for check in self.checks:
+            try:
+                with _silenced():
+                    probes, judge = check.fn(rng, **options)
+                single = isinstance(probes, Probe)
+                probes = [probes] if single else list(probes)
+                idx = []
+                for p in probes:
+                    idx.append(len(calls))
+                    calls.append({"probe": p.name, "args": wire.encode(p.args)})
+                planned.append(PlannedCheck(check, idx, single, judge))
+            except CheckFailed as exc:  # decided without the kernel (an invalid mode, say)
+                planned.append(PlannedCheck(check, [], True, None, str(exc) or "wrong"))
+            except Exception as exc:
+                planned.append(PlannedCheck(check, [], True, None, f"grader error: {_short(exc)}"))
+        nonce = "%016x" % int(rng.integers(0, 2 ** 62))
+        kernel = {"unit": self.name, "nonce": nonce, "objects": dict(bindings),
+                  "options": options, "calls": calls}
+        return Plan(self, grade_id or self.grade_id, self.points if points is None else float(points),
+                    kernel, planned)
+
+    def judge(self, plan: Plan, payload: dict | None, *, missing: str = "") -> UnitResult:
+        """Score the kernel's decoded ``payload`` (None: it never arrived, ``missing`` says why)."""
+        result = UnitResult(self.title(plan.kernel["options"]), plan.grade_id, plan.points)
+        results = payload.get("results") if isinstance(payload, dict) else None
+        if not isinstance(results, list) or len(results) != len(plan.kernel["calls"]):
+            results = None
+        for pc in plan.checks:
+            name = pc.check.name
+            if pc.error is not None:
+                result.checks.append(CheckResult(name, False, pc.error))
+                continue
+            if results is None:
+                result.checks.append(CheckResult(name, False, missing or "the checks did not run"))
+                continue
+            outs, error = [], None
+            for i in pc.calls:
+                r = results[i]
+                if not isinstance(r, dict) or (r.get("ok") is not True and not isinstance(r.get("error"), str)):
+                    error = "the kernel sent back something unreadable"
+                    break
+                if r.get("ok") is not True:
+                    error = r["error"][:600]
+                    break
+                try:
+                    outs.append(wire.decode(r.get("value")))
+                except wire.WireError as exc:
+                    error = f"the kernel sent back something unreadable ({exc})"
+                    break
+            if error is not None:
+                result.checks.append(CheckResult(name, False, error))
+                continue
+            try:
+                with _silenced():
+                    pc.judge(outs[0] if pc.single else outs)
+                result.checks.append(CheckResult(name, True))
+            except AssertionError as exc:
+                result.checks.append(CheckResult(name, False, str(exc)[:600] or "wrong result"))
+            except Exception as exc:  # odd data the judge could not handle
+                result.checks.append(CheckResult(name, False, f"unexpected result ({_short(exc)})"))
+        return result
+
+    # ---------------------------------------------------------------- one process
+
+    def run_local(self, objects: dict, *, options: dict | None = None, points: float | None = None,
+                  seed: int | None = None, emit: bool = False) -> UnitResult:
+        """Plan, probe in this process and judge; every value goes through ``wire``."""
+        rng = np.random.default_rng(LOCAL_SEED if seed is None else seed)
+        names = {p: f"__obj_{p}" for p in self.objects}
+        plan = self.plan(rng, bindings=names, options=options, points=points)
+        user_ns = {names[p]: objects[p] for p in self.objects if p in objects}
+        with _rng_kept():
+            payload = kernel_side.run(user_ns, plan.kernel, self.probe_source(), wire, emit=emit)
+        return self.judge(plan, wire.loads(wire.dumps(payload)))
+
+    def entry_point(self):
+        """The function a notebook's hidden test calls: ``f(*objects, *options, points=...)``.
+
+        Outside grading it checks in this process, prints the report and returns the
+        points (what an instructor sees running the solution notebook). During trusted
+        grading the call is never run: the grader reads it and plans the unit instead.
+        """
+        unit = self
+
+        def entry(*args, points=None, seed=None, **kwargs):
+            names = unit.objects + unit.options
+            if len(args) > len(names):
+                raise TypeError(f"{unit.name}: expected at most {len(names)} arguments")
+            given = dict(zip(names, args))
+            given.update(kwargs)
+            objects = {k: v for k, v in given.items() if k in unit.objects}
+            options = {k: v for k, v in given.items() if k in unit.options}
+            try:
+                result = unit.run_local(objects, options=options, points=points, seed=seed)
+            except Exception as exc:  # never crash the notebook
+                result = UnitResult.failed(unit.name, unit.grade_id, unit.points if points is None else points,
+                                           "grader", f"could not run the checks ({_short(exc)})")
+            print(result.report())
+            return result.score
+
+        entry.unit = unit
+        entry.__name__ = f"check_{unit.grade_id.removeprefix('test_')}"
+        entry.__doc__ = f"Grade {unit.name} ({len(unit.checks)} checks); returns the points earned."
+        return entry
+
+
+@contextlib.contextmanager
+def _rng_kept():
+    """Leave the notebook's random state as it was (probes seed their own draws)."""
+    import torch
+
+    state = random.getstate()
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(state)
+            np.random.set_state(np_state)
+
+
+def seed_for(secret: int, grade_id: str) -> np.random.Generator:
+    """The generator for one grade cell: the run's secret mixed with the cell's id."""
+    digest = hashlib.sha256(f"{secret}:{grade_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def find_unit(module_name: str, function: str) -> Unit | None:
+    """The unit behind ``from <module_name> import <function>`` in a hidden test."""
+    import importlib
+
+    if not (module_name == "autograder" or module_name.startswith("autograder.")):
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return getattr(getattr(module, function, None), "unit", None)

@@ -1,0 +1,154 @@
+"""Find torch's recurrent layers and fused kernels in submitted source, without running it.
+
+The grader cannot trust anything the kernel reports about itself, so the trusted side
+reads the student's cells as text. ``scan(sources)`` returns, for each top-level name
+(a class, function or assigned variable) whose definition uses a forbidden layer, a
+message naming what was used. Caught:
+
+* ``nn.LSTM``, ``torch.nn.GRUCell``, ``torch.nn.modules.rnn.RNNCell`` ... (any dotted name
+  ending in one of torch's recurrent classes, from an alias of torch or its modules);
+* ``from torch.nn import LSTMCell as Cell`` and later uses of ``Cell``;
+* torch's kernels by name: ``torch.lstm_cell``, ``torch._VF.gru_cell``, ``_VF``,
+  ``torch._C._VariableFunctions``;
+* reaching them by string: ``getattr(nn, "LSTM" + "Cell")``, ``importlib``/``__import__``
+  of torch modules, ``eval``/``exec`` with computed code near torch.
+
+A definition that uses one anywhere (its methods, its base classes, its decorators) is
+flagged under its own name. Code at the top level of a cell is flagged under the names
+that statement assigns, or under every name defined in that cell when it assigns none.
+"""
+from __future__ import annotations
+
+import ast
+
+RECURRENT_CLASSES = {"LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "RNNBase", "RNNCellBase"}
+KERNELS = {"lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell",
+           "rnn_relu_cell", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_VF", "_VariableFunctions"}
+TORCH_ROOTS = {"torch", "nn"}
+DYNAMIC = {"getattr", "__import__", "eval", "exec", "compile", "import_module", "__getattribute__", "vars"}
+
+
+class _Finder(ast.NodeVisitor):
+    def __init__(self, aliases: dict[str, str]):
+        self.aliases = aliases  # local name -> what it stands for ("torch.nn", "torch.nn.LSTM")
+        self.found: str | None = None
+
+    def _hit(self, what: str):
+        if self.found is None:
+            self.found = what
+
+    def _dotted(self, node) -> list[str] | None:
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            parts.append(node.id)
+            return parts[::-1]
+        return None
+
+    def visit_Attribute(self, node):
+        chain = self._dotted(node)
+        if chain:
+            root = self.aliases.get(chain[0], chain[0])
+            full = root.split(".") + chain[1:]
+            if full[0] in TORCH_ROOTS or self.aliases.get(chain[0], "").startswith("torch"):
+                last = full[-1]
+                if last in RECURRENT_CLASSES:
+                    self._hit(f"torch.nn.{last}")
+                elif last in KERNELS or any(p in ("_VF", "_C") for p in full):
+                    self._hit(f"torch.{last}")
+        elif node.attr in KERNELS - {"lstm", "gru"}:
+            self._hit(f"torch.{node.attr}")
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        target = self.aliases.get(node.id)
+        if target and target.startswith("torch"):
+            last = target.split(".")[-1]
+            if last in RECURRENT_CLASSES or last in KERNELS:
+                self._hit(target)
+
+    def visit_Call(self, node):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name in DYNAMIC and node.args:
+            strings = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if any(s.split(".")[-1] in RECURRENT_CLASSES | KERNELS or s.startswith("torch") for s in strings):
+                self._hit(f"{name}({', '.join(map(repr, strings))})")
+            elif name in ("getattr", "__getattribute__") and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant):
+                obj = self._dotted(node.args[0])
+                if obj and (self.aliases.get(obj[0], obj[0]).split(".")[0] in TORCH_ROOTS):
+                    self._hit(f"{name} with a computed name on {'.'.join(obj)}")
+            elif name in ("__import__", "import_module", "eval", "exec", "compile"):
+                self._hit(f"{name}(...) with computed code")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and node.value in KERNELS - {"lstm", "gru"}:
+            self._hit(f"the name {node.value!r}")
+
+
+def _aliases(tree: ast.AST, aliases: dict[str, str]) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in ("torch", "importlib"):
+                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "torch":
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+
+def _defined(stmt) -> list[str]:
+    if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [stmt.name]
+    names = []
+    targets = []
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    for t in targets:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Name):
+                names.append(n.id)
+            elif isinstance(n, ast.Attribute):
+                chain = []
+                while isinstance(n, ast.Attribute):
+                    n = n.value
+                if isinstance(n, ast.Name):
+                    names.append(n.id)  # LSTMCell.forward = ... flags LSTMCell
+    return names
+
+
+def scan(sources: list[str]) -> dict[str, str]:
+    """name -> message, for every top-level name whose definition uses a forbidden layer."""
+    aliases: dict[str, str] = {"nn": "torch.nn"}
+    trees = []
+    for src in sources:
+        try:
+            tree = ast.parse(_drop_magics(src))
+        except SyntaxError:
+            continue
+        _aliases(tree, aliases)
+        trees.append(tree)
+    flagged: dict[str, str] = {}
+    for tree in trees:
+        cell_names = [n for stmt in tree.body for n in _defined(stmt)]
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                continue
+            finder = _Finder(aliases)
+            finder.visit(stmt)
+            if finder.found is None:
+                continue
+            names = _defined(stmt) or cell_names
+            for name in names:
+                flagged.setdefault(name, f"{name} uses {finder.found}, which this assignment does not allow "
+                                         "(build the recurrence from nn.Linear and tensor operations)")
+    return flagged
+
+
+def _drop_magics(src: str) -> str:
+    """IPython magics and shell escapes are not Python; blank them out."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())

@@ -1,0 +1,230 @@
+"""Trusted verdicts: nbgrader preprocessors that grade outside the student's kernel.
+
+In the autograde chain, around nbgrader's Execute:
+
+1. ``InjectProbes`` (before Execute) reads each grade cell's hidden one-liner
+   (``check_lstm_cell(LSTMCell, points=4)``), plans that unit in this process with inputs
+   drawn from a secret seed, inserts a *probe cell* just before the grade cell (it calls
+   the student's objects on those inputs and displays the results as data) and leaves
+   only the visible part in the grade cell, so a failing visible assert cannot stop the
+   hidden checks.
+2. Execute runs the notebook in the (sandboxed) kernel.
+3. ``CollectVerdicts`` (after Execute) takes each probe cell's data, judges it here
+   against the reference, removes the probe cells, puts the grade cell's source back and
+   appends the verdict to its output.
+4. ``TrustedSaveAutoGrades`` (in place of SaveAutoGrades) scores a unit's grade cell from
+   that verdict alone, clamped to the cell's points; what the kernel printed, displayed
+   or raised never adds points. A grade cell whose hidden code is not a unit call keeps
+   nbgrader's rule (full points unless it raised) but a printed number is ignored.
+
+All state passes between the steps in nbconvert's ``resources``, which the kernel never
+sees.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+
+from nbformat.v4 import new_code_cell, new_output
+from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Integer
+
+from . import cells
+
+KEY = "seqcourse_trusted"
+PROBE_TAG = "seqcourse_probe"
+NO_BUILTINS = "no torch.nn recurrent layers"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _module_source(module) -> str:
+    from pathlib import Path
+
+    return Path(module.__file__).read_text(encoding="utf-8")
+
+
+def probe_cell_source(plan_kernel: dict, probes_source: str) -> str:
+    from autograder import kernel_side, wire
+
+    return kernel_side.BOOT.format(wire=_b64(_module_source(wire)), side=_b64(_module_source(kernel_side)),
+                                   plan=_b64(json.dumps(plan_kernel)), probes=_b64(probes_source))
+
+
+def _bind(unit, call: cells.UnitCall):
+    """(bindings, options, points) for ``call`` of ``unit``, or None if they do not fit."""
+    params = list(unit.objects) + list(unit.options)
+    if len(call.names) > len(params):
+        return None
+    bindings, options, lit = {}, {}, iter(call.literals)
+    for param, name in zip(params, call.names):
+        if param in unit.objects:
+            if name is None:
+                return None
+            bindings[param] = name
+        else:
+            options[param] = name if name is not None else next(lit)
+            if name is not None:
+                return None  # options are literals
+    for key, name in call.keyword_names.items():
+        if key not in unit.objects:
+            return None
+        bindings[key] = name
+    points = None
+    for key, value in call.keywords.items():
+        if key == "points":
+            points = value
+        elif key in unit.options:
+            options[key] = value
+        else:
+            return None
+    if set(bindings) != set(unit.objects):
+        return None
+    return bindings, options, points
+
+
+class InjectProbes(NbGraderPreprocessor):
+    """Plan every unit and insert its probe cell; see the module docstring."""
+
+    seed = Integer(0, help="Secret for drawing check inputs (0: a fresh random one per notebook)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from autograder import harness, static_guard
+
+        secret = self.seed or secrets.randbits(62)
+        state = resources.setdefault(KEY, {"plans": {}, "sources": {}, "scores": {}, "reports": {}})
+        student_sources = [cells.source_text(c) for c in nb.cells
+                           if c.get("cell_type") == "code" and not cells.is_autograded_test(c)]
+        forbidden = static_guard.scan(student_sources)
+        out = []
+        for cell in nb.cells:
+            gid = cells.grade_id(cell)
+            source = cells.source_text(cell)
+            planned = None
+            if cells.is_autograded_test(cell) and gid and cells.BEGIN_HIDDEN in source:
+                planned = self._plan(harness, gid, cells.hidden_region(source), secret, forbidden)
+            if planned is None:
+                out.append(cell)
+                continue
+            state["plans"][gid] = planned
+            state["sources"][gid] = source
+            for k, (plan, blocked) in enumerate(planned):
+                if blocked is None:
+                    probe = new_code_cell(probe_cell_source(plan.kernel, plan.unit.probe_source()))
+                    probe.metadata[PROBE_TAG] = {"grade_id": gid, "index": k}
+                    out.append(probe)
+            cell.source = cells.without_hidden(source)
+            out.append(cell)
+        nb.cells = out
+        return nb, resources
+
+    def _plan(self, harness, gid, hidden, secret, forbidden):
+        calls = cells.unit_calls(hidden)
+        if not calls:
+            return None
+        planned = []
+        for k, call in enumerate(calls):
+            unit = harness.find_unit(call.module, call.function)
+            bound = _bind(unit, call) if unit is not None else None
+            if bound is None:
+                return None
+            bindings, options, points = bound
+            plan = unit.plan(harness.seed_for(secret, f"{gid}#{k}"), bindings=bindings, options=options,
+                             points=points, grade_id=gid)
+            blocked = None
+            if unit.forbid_recurrent:
+                blocked = next((forbidden[n] for n in bindings.values() if n in forbidden), None)
+            planned.append((plan, blocked))
+        return planned
+
+
+def _payload(cell, nonce: str):
+    """The first probe output of ``cell`` carrying ``nonce``, or (None, why)."""
+    from autograder import wire
+
+    why = "the checks did not run (the probe cell produced no result)"
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            why = f"the checks did not run ({out.get('ename')}: {str(out.get('evalue'))[:200]})"
+        data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
+        body = data.get(wire.MIME)
+        if isinstance(body, str):
+            try:
+                body = json.loads(body) if len(body) <= wire.MAX_PAYLOAD else None
+            except ValueError:
+                body = None
+        if isinstance(body, dict) and body.get("nonce") == nonce:
+            return body, ""
+    return None, why
+
+
+class CollectVerdicts(NbGraderPreprocessor):
+    """Judge the probe cells' data, then put the notebook back as the student wrote it."""
+
+    def preprocess(self, nb, resources):
+        state = resources.get(KEY)
+        if not state or not state["plans"]:
+            return nb, resources
+        probes = {}
+        kept = []
+        for cell in nb.cells:
+            tag = cell.get("metadata", {}).get(PROBE_TAG)
+            if tag:
+                probes[(tag["grade_id"], tag["index"])] = cell
+            else:
+                kept.append(cell)
+        nb.cells = kept
+        for cell in nb.cells:
+            gid = cells.grade_id(cell)
+            if gid not in state["plans"]:
+                continue
+            results = []
+            for k, (plan, blocked) in enumerate(state["plans"][gid]):
+                if blocked is not None:
+                    results.append(_blocked(plan, blocked))
+                    continue
+                probe = probes.get((gid, k))
+                payload, why = _payload(probe, plan.kernel["nonce"]) if probe is not None else (None, "")
+                results.append(plan.unit.judge(plan, payload, missing=why))
+            score = sum(r.score for r in results)
+            points = float(cells.meta(cell).get("points", 0) or 0)
+            state["scores"][gid] = min(max(score, 0.0), points)
+            report = "\n".join(r.report() for r in results)
+            state["reports"][gid] = report
+            cell.source = state["sources"][gid]
+            cell.setdefault("outputs", []).append(
+                new_output("stream", name="stdout", text=f"[grader] {report}\n"))
+        return nb, resources
+
+
+def _blocked(plan, message):
+    from autograder.harness import UnitResult
+
+    return UnitResult.failed(plan.unit.title(plan.kernel["options"]), plan.grade_id, plan.points,
+                             NO_BUILTINS, message)
+
+
+class TrustedSaveAutoGrades(SaveAutoGrades):
+    """SaveAutoGrades with scores from CollectVerdicts; see the module docstring."""
+
+    def preprocess(self, nb, resources):
+        self._trusted = (resources.get(KEY) or {}).get("scores", {})
+        return super().preprocess(nb, resources)
+
+    def _add_score(self, cell, resources):
+        gid = cells.grade_id(cell)
+        grade = self.gradebook.find_grade(gid, self.notebook_id, self.assignment_id, self.student_id)
+        points = float(cells.meta(cell).get("points", 0) or 0)
+        if cells.is_solution(cell) or cell.cell_type != "code":
+            auto = None
+        elif gid in self._trusted:
+            auto = self._trusted[gid]
+        else:  # not a unit: nbgrader's rule without the printed partial credit
+            errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            auto = 0.0 if errored else points
+        grade.auto_score = None if auto is None else min(max(float(auto), 0.0), points)
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        self.gradebook.db.commit()
