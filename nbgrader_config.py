@@ -11,11 +11,11 @@ from nbgrader.preprocessors import (
     GetGrades,
     IgnorePattern,
     LimitOutput,
-    SaveAutoGrades,
 )
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 
 from coursectl.preprocessors import HideHiddenTests, SoftenWarnings
+from coursectl.trusted import CollectVerdicts, InjectProbes, TrustedSaveAutoGrades
 
 c = get_config()  # noqa: F821 (provided by traitlets)
 
@@ -31,14 +31,19 @@ c.Execute.interrupt_on_timeout = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Library warnings (torch, librosa) printed on stderr must not zero a correct cell.
+# Trusted verdicts (coursectl/trusted.py): the hidden checks' inputs are planned here, the
+# kernel only runs the student's code on them, and the verdict and score are decided in
+# this process after execution. Library warnings (torch, librosa) printed on stderr must
+# not zero a correct cell.
 c.Autograde.autograde_preprocessors = [
+    InjectProbes,
     Execute,
+    CollectVerdicts,
     SoftenWarnings,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
-    SaveAutoGrades,
+    TrustedSaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,
 ]

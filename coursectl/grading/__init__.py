@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
             gradebook.copy_definition(gb, tgb, assignment)
 
         env = job_env(workers)
+        seed = secrets.randbits(62)  # one secret per run: check inputs nobody can predict
         pending, staged_by = [], {}
         for i, (student, folder) in enumerate(sorted(chosen.items())):
             wd = work / f"s{i:04d}"
@@ -175,7 +177,7 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
                 "assignment": assignment, "student": student, "workdir": str(wd), "course_id": course_id,
                 "timeout": timeout, "cell_timeout": cell_timeout, "memory_mb": memory_mb or None,
                 "no_network": isolate_network, "max_output_bytes": max_output_bytes, "feedback": feedback,
-                "env": env, "prior": gradebook.prior_grades(gb, assignment, student),
+                "env": env, "seed": seed, "prior": gradebook.prior_grades(gb, assignment, student),
             })
 
         pool = executor or local_executor(workers)
