@@ -28,7 +28,7 @@ import secrets
 
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Integer
+from traitlets import Integer, List, Unicode
 
 from . import cells
 
@@ -90,6 +90,8 @@ class InjectProbes(NbGraderPreprocessor):
     """Plan every unit and insert its probe cell; see the module docstring."""
 
     seed = Integer(0, help="Secret for drawing check inputs (0: a fresh random one per notebook)").tag(config=True)
+    unit_packages = List(Unicode(), ["autograder"],
+                         help="Packages whose units a hidden test may call").tag(config=True)
 
     def preprocess(self, nb, resources):
         from autograder import harness, static_guard
@@ -127,7 +129,7 @@ class InjectProbes(NbGraderPreprocessor):
             return None
         planned = []
         for k, call in enumerate(calls):
-            unit = harness.find_unit(call.module, call.function)
+            unit = harness.find_unit(call.module, call.function, tuple(self.unit_packages))
             bound = _bind(unit, call) if unit is not None else None
             if bound is None:
                 return None

@@ -1,0 +1,30 @@
+"""A toy unit for the trusted-chain tests: ``check_square(square, points=3)``."""
+from pathlib import Path
+
+from autograder.harness import Probe, Unit, require
+
+unit = Unit("square", grade_id="test_square", points=3, objects=("fn",),
+            probes=Path(__file__).with_name("square_probes.py"))
+
+
+@unit.check("small positive numbers")
+def _positive(rng):
+    x = int(rng.integers(2, 50))
+    return Probe("call_square", x=x), lambda out: require(out == x * x, f"square({x}) gave {out!r}")
+
+
+@unit.check("negative numbers")
+def _negative(rng):
+    xs = [int(v) for v in -rng.integers(2, 50, size=3)]
+
+    def judge(outs):
+        require(outs[0] == [x * x for x in xs], f"square{tuple(xs)} gave {outs[0]!r}")
+    return [Probe("call_both", xs=xs)], judge
+
+
+@unit.check("zero")
+def _zero(rng):
+    return Probe("call_square", x=0), lambda out: require(out == 0, f"square(0) gave {out!r}")
+
+
+check_square = unit.entry_point()
