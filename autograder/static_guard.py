@@ -14,8 +14,11 @@ message naming what was used. Caught:
   of torch modules, ``eval``/``exec`` with computed code near torch.
 
 A definition that uses one anywhere (its methods, its base classes, its decorators) is
-flagged under its own name. Code at the top level of a cell is flagged under the names
-that statement assigns, or under every name defined in that cell when it assigns none.
+flagged under its own name, and so is every later top-level definition that refers to a
+flagged name. A top-level statement that uses a forbidden layer, or a flagged name, and
+defines nothing (registering an IPython hook, calling ``exec``, rebinding through
+``globals()``) can change any graded object at run time: it flags everything, under the
+key ``EVERYTHING``.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ RECURRENT_CLASSES = {"LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "RN
 KERNELS = {"lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell",
            "rnn_relu_cell", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_VF", "_VariableFunctions"}
 TORCH_ROOTS = {"torch", "nn"}
+EVERYTHING = "*"
 DYNAMIC = {"getattr", "__import__", "eval", "exec", "compile", "import_module", "__getattribute__", "vars"}
 
 
@@ -83,6 +87,18 @@ class _Finder(ast.NodeVisitor):
                 self._hit(f"{name}(...) with computed code")
         self.generic_visit(node)
 
+    def visit_Subscript(self, node):
+        base = self._dotted(node.value)
+        if base and base[-1] in ("__dict__", "modules") and not isinstance(node.slice, ast.Constant):
+            root = self.aliases.get(base[0], base[0]).split(".")[0]
+            if root in TORCH_ROOTS or base[0] == "sys":
+                self._hit(f"{'.'.join(base)}[...] with a computed key")
+        elif base and base[-1] in ("__dict__", "modules") and isinstance(node.slice, ast.Constant):
+            key = str(node.slice.value)
+            if key.split(".")[-1] in RECURRENT_CLASSES | KERNELS or key.startswith("torch"):
+                self._hit(f"{'.'.join(base)}[{key!r}]")
+        self.generic_visit(node)
+
     def visit_Constant(self, node):
         if isinstance(node.value, str) and node.value in KERNELS - {"lstm", "gru"}:
             self._hit(f"the name {node.value!r}")
@@ -133,19 +149,27 @@ def scan(sources: list[str]) -> dict[str, str]:
         _aliases(tree, aliases)
         trees.append(tree)
     flagged: dict[str, str] = {}
-    for tree in trees:
-        cell_names = [n for stmt in tree.body for n in _defined(stmt)]
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                continue
+    statements = [stmt for tree in trees for stmt in tree.body
+                  if not isinstance(stmt, (ast.Import, ast.ImportFrom))]
+    # Repeat until nothing new is flagged: a definition may refer to one flagged later.
+    changed = True
+    while changed:
+        changed = False
+        for stmt in statements:
             finder = _Finder(aliases)
             finder.visit(stmt)
-            if finder.found is None:
-                continue
-            names = _defined(stmt) or cell_names
-            for name in names:
-                flagged.setdefault(name, f"{name} uses {finder.found}, which this assignment does not allow "
-                                         "(build the recurrence from nn.Linear and tensor operations)")
+            found = finder.found
+            if found is None:
+                used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & set(flagged) - {EVERYTHING}
+                if not used:
+                    continue
+                found = f"{sorted(used)[0]} (which uses a forbidden layer)"
+            for name in _defined(stmt) or [EVERYTHING]:
+                if name not in flagged:
+                    what = "code in your notebook that changes objects at run time" if name == EVERYTHING else name
+                    flagged[name] = (f"{what} uses {found}, which this assignment does not allow "
+                                     "(build the recurrence from nn.Linear and tensor operations)")
+                    changed = True
     return flagged
 
 

@@ -98,8 +98,10 @@ class InjectProbes(NbGraderPreprocessor):
 
         secret = self.seed or secrets.randbits(62)
         state = resources.setdefault(KEY, {"plans": {}, "sources": {}, "scores": {}, "reports": {}})
-        student_sources = [cells.source_text(c) for c in nb.cells
-                           if c.get("cell_type") == "code" and not cells.is_autograded_test(c)]
+        # The student's code: answer cells and cells they added (locked cells are the
+        # instructor's, restored by nbgrader before this step).
+        student_sources = [cells.source_text(c) for c in nb.cells if c.get("cell_type") == "code"
+                           and not cells.is_autograded_test(c) and not cells.is_locked(c)]
         forbidden = static_guard.scan(student_sources)
         out = []
         for cell in nb.cells:
@@ -107,7 +109,7 @@ class InjectProbes(NbGraderPreprocessor):
             source = cells.source_text(cell)
             planned = None
             if cells.is_autograded_test(cell) and gid and cells.BEGIN_HIDDEN in source:
-                planned = self._plan(harness, gid, cells.hidden_region(source), secret, forbidden)
+                planned = self._plan(harness, static_guard, gid, cells.hidden_region(source), secret, forbidden)
             if planned is None:
                 out.append(cell)
                 continue
@@ -123,7 +125,7 @@ class InjectProbes(NbGraderPreprocessor):
         nb.cells = out
         return nb, resources
 
-    def _plan(self, harness, gid, hidden, secret, forbidden):
+    def _plan(self, harness, static_guard, gid, hidden, secret, forbidden):
         calls = cells.unit_calls(hidden)
         if not calls:
             return None
@@ -138,7 +140,8 @@ class InjectProbes(NbGraderPreprocessor):
                              points=points, grade_id=gid)
             blocked = None
             if unit.forbid_recurrent:
-                blocked = next((forbidden[n] for n in bindings.values() if n in forbidden), None)
+                names = list(bindings.values()) + [static_guard.EVERYTHING]
+                blocked = next((forbidden[n] for n in names if n in forbidden), None)
             planned.append((plan, blocked))
         return planned
 
