@@ -6,10 +6,8 @@ import re
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 _WARNING = re.compile(r"\b\w*Warning\b|^\s*warnings\.warn", re.MULTILINE)
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
-HIDDEN_NOTE = "# (hidden tests ran here)"
-
+# One reader of hidden regions for the whole package (re-exported for older callers).
+from .cells import BEGIN_HIDDEN, END_HIDDEN, HIDDEN_NOTE, split_hidden  # noqa: E402,F401
 
 class SoftenWarnings(NbGraderPreprocessor):
     """Move warning text from stderr to stdout.
@@ -25,23 +23,6 @@ class SoftenWarnings(NbGraderPreprocessor):
                 if out.output_type == "stream" and out.name == "stderr" and _WARNING.search(out.text):
                     out.name = "stdout"
         return cell, resources
-
-
-def split_hidden(source: str) -> tuple[str, list[str]]:
-    """(source without its hidden-test regions, the stripped non-blank lines of those
-    regions, markers included). Each region leaves a one-line note in its place."""
-    visible, secret, hidden = [], [], False
-    for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
-            hidden = True
-            visible.append(line[: line.index(BEGIN_HIDDEN)] + HIDDEN_NOTE)
-        if hidden and line.strip():
-            secret.append(line.strip())
-        elif not hidden:
-            visible.append(line)
-        if END_HIDDEN in line:
-            hidden = False
-    return "\n".join(visible), secret
 
 
 def strip_hidden(source: str) -> tuple[str, bool]:
