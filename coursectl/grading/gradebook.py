@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
+from .. import cells as nbcells
 from ..nbg import path_with_tools, run_nbgrader
 
 
@@ -126,7 +127,7 @@ def _source_order(path: Path) -> dict[str, int]:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])]
+    ids = [nbcells.grade_id(c) for c in nb.get("cells", [])]
     return {gid: i for i, gid in enumerate(ids) if gid}
 
 

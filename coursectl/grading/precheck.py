@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from .. import cells as nbcells
 from .gradebook import CellDef
 
 MAX_BYTES = 200 * 1024 * 1024
@@ -58,8 +59,7 @@ def _decode(raw: bytes) -> tuple[str, str]:
 
 
 def _grade_ids(data: dict) -> list[str]:
-    return [c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            for c in data.get("cells", []) if isinstance(c, dict)]
+    return [nbcells.grade_id(c) for c in data.get("cells", []) if isinstance(c, dict)]
 
 
 def _pick_files(candidates: list[Path], definition: dict[str, list[CellDef]]):
@@ -153,7 +153,7 @@ def _repair_cells(nb, cells: list[CellDef], problems: list[str], label: str) -> 
     if damaged:
         problems.append(f"{label}: nbgrader metadata damaged in cells {', '.join(damaged)} (restored)")
 
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    ids = [nbcells.grade_id(c) for c in nb.cells]
     counts = Counter(i for i in ids if i)
     for gid, n in counts.items():
         if n > 1:
@@ -165,14 +165,14 @@ def _repair_cells(nb, cells: list[CellDef], problems: list[str], label: str) -> 
             problems.append(f"{label}: cell {gid} appears {n} times (graded the last copy)")
             changed = True
 
-    present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    present = {nbcells.grade_id(c) for c in nb.cells}
     missing = [d for d in cells if d.name not in present]
     if missing:
         order = [d.name for d in cells]
 
         def where(gid):
             return next((i for i, c in enumerate(nb.cells)
-                         if c.metadata.get("nbgrader", {}).get("grade_id") == gid), None)
+                         if nbcells.grade_id(c) == gid), None)
         for d in missing:
             # after the nearest earlier assignment cell still there, else before the next one
             k = order.index(d.name)
