@@ -1,6 +1,10 @@
-"""Imported once by the grading fork server (see jobs.py): load and warm up nbgrader,
-then freeze the heap so forked grading processes do not copy it page by page."""
+"""Imported once by the grading fork server (see jobs.py): load and warm up nbgrader and
+the trusted checks (torch, the harness, every assignment's checks module, used by the
+grader to plan and judge), then freeze the heap so forked grading processes do not copy
+it page by page."""
 import gc
+import importlib
+import pkgutil
 import warnings
 
 from .worker import warm_up
@@ -10,6 +14,15 @@ with warnings.catch_warnings():
     try:
         warm_up()
     except Exception:  # a cold start is slower, not wrong
+        pass
+    try:
+        import autograder
+        from autograder import harness  # noqa: F401  (numpy, torch through the checks)
+
+        for info in pkgutil.iter_modules(autograder.__path__):
+            if info.name.endswith("_checks"):
+                importlib.import_module(f"autograder.{info.name}")
+    except Exception:  # no autograder here: units are imported on first use
         pass
 gc.collect()
 gc.freeze()
