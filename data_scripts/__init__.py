@@ -17,17 +17,23 @@ from typing import Callable
 
 from coursekit.paths import data_dir, dataset_dir
 
-from . import imdb, speech_commands  # importing a module registers its DatasetSpec
+from . import cifar, imdb, mnist, shakespeare, speech_commands  # importing a module registers its DatasetSpec
 from .download import ArchiveError, ChecksumMismatch, DownloadError, fetch
 from .registry import REGISTRY, DatasetSpec
 
 OFFLINE_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "speech_commands": speech_commands.build_offline,
     "imdb": imdb.build_offline,
+    "tiny_shakespeare": shakespeare.build_offline,
+    "cifar10": cifar.build_offline,
+    "mnist": mnist.build_offline,
 }
 REAL_FETCHERS: dict[str, Callable[[Path, Path], Path]] = {
     "speech_commands": speech_commands.fetch_real,
     "imdb": imdb.fetch_real,
+    "tiny_shakespeare": shakespeare.fetch_real,
+    "cifar10": cifar.fetch_real,
+    "mnist": mnist.fetch_real,
 }
 
 
