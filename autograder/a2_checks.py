@@ -1,642 +1,1077 @@
-"""Hidden checks for a2_sentiment. Each ``check_*`` runs named sub-checks against
-``a2_reference``, prints which failed and returns the points earned; none raises
-and none writes to stderr (``Scorer`` catches and silences)."""
+"""Hidden checks for a2_sentiment, as units of the trusted-verdict harness (``harness``).
+
+One unit per grade cell; its entry point is what the notebook's hidden one-liner calls
+(``check_pad_sequences(pad_sequences, points=3)``). Every check draws its inputs from the
+generator it is given (random sequences, corpora, histories, toy data and weights, built to
+keep the traps the checks are about: a validation tail that differs from the rest, logits
+in (0, 0.5), words with equal counts, ...), names the probe in ``a2_probes`` that runs the
+student's code on them in the kernel, and judges the returned data here, against
+``a2_reference``. No reference code and no comparison ever runs in the student's kernel.
+"""
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import a2_probes as kit  # helper models: the grader builds the kernel's models again
 from . import a2_reference as ref
-from .scoring import CheckFailed, Scorer
+from .harness import CheckFailed, Probe, Unit, require
+
+PROBES = Path(__file__).with_name("a2_probes.py")
+KINDS = ("rnn", "lstm", "gru")
 
 
-def _require(cond, message):
-    if not cond:
-        raise CheckFailed(message)
+def _unit(name: str, grade_id: str, points: float, objects: tuple[str, ...]) -> Unit:
+    return Unit(name, grade_id=grade_id, points=points, objects=objects, probes=PROBES)
 
 
-@contextlib.contextmanager
-def _own_rng(seed=0):
-    """Seeded torch RNG that leaves the notebook's own RNG state as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+def _case(*args, **kwargs) -> dict:
+    return {"args": list(args), "kwargs": kwargs}
 
 
-class _SeededScorer(Scorer):
-    """Each check runs with the torch RNG seeded (shuffling repeats) and the
-    notebook's own RNG state left untouched."""
-
-    def check(self, name, fn):
-        def seeded():
-            with _own_rng(len(self.results)):
-                fn()
-        return super().check(name, seeded)
+def _calls(fn: str, cases: list[dict], **extra) -> Probe:
+    return Probe("call", fn=fn, cases=cases, **extra)
 
 
-def _as_matrix(result, what):
-    _require(isinstance(result, np.ndarray), f"{what}: expected a numpy array, got {type(result).__name__}")
-    return result
+def _kind(value) -> str:
+    """How a returned value reads in a message (probes send unsendable objects as '<T object>')."""
+    if isinstance(value, str) and value.startswith("<"):
+        return value
+    return type(value).__name__
 
 
-# ------------------------------------------------------------ pad_sequences
-
-def _random_sequences(rng, n, max_len, empty=True):
-    lengths = rng.integers(0 if empty else 1, max_len + 1, size=n)
-    return [list(map(int, rng.integers(1, 50, size=k))) for k in lengths]
-
-
-def check_pad_sequences(pad_sequences, points=3):
-    s = _SeededScorer("test_pad_sequences", points)
-    seqs = [[1, 2, 3, 4, 5], [6, 7], [8, 9, 10, 11, 12, 13, 14]]
-
-    def compare(args, kwargs, what):
-        got = _as_matrix(pad_sequences(*args, **kwargs), what)
-        want = ref.pad_sequences(*args, **kwargs)
-        _require(got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}")
-        _require(np.issubdtype(got.dtype, np.integer), f"{what}: dtype {got.dtype}, expected integers")
-        if not np.array_equal(got, want):
-            row = int(np.flatnonzero((got != want).any(axis=1))[0])
-            raise CheckFailed(f"{what}: row {row} is {got[row].tolist()}, expected {want[row].tolist()}")
-
-    s.check("padding='post' puts the values after the sequence",
-            lambda: compare((seqs,), dict(maxlen=6, padding="post", truncating="post"), "post/post, maxlen 6"))
-    s.check("padding='pre' puts the values before the sequence",
-            lambda: compare((seqs,), dict(maxlen=6, padding="pre", truncating="post"), "pre padding, maxlen 6"))
-    s.check("truncating='post' keeps the first maxlen items",
-            lambda: compare((seqs,), dict(maxlen=4, padding="post", truncating="post"), "truncating post, maxlen 4"))
-    s.check("truncating='pre' keeps the last maxlen items",
-            lambda: compare((seqs,), dict(maxlen=4, padding="post", truncating="pre"), "truncating pre, maxlen 4"))
-    s.check("defaults are Keras' (padding and truncating 'pre', value 0)",
-            lambda: compare((seqs,), dict(maxlen=6), "pad_sequences(seqs, maxlen=6)"))
-    s.check("value fills the padding",
-            lambda: compare((seqs,), dict(maxlen=8, padding="post", value=-1), "value=-1"))
-    s.check("maxlen=None pads to the longest sequence",
-            lambda: compare((seqs,), dict(padding="post"), "maxlen=None"))
-
-    def edge_cases():
-        compare(([[], [3], []],), dict(maxlen=3, padding="post"), "empty sequences")
-        compare(([[5, 6, 7]],), dict(maxlen=3, padding="post", truncating="post"), "length exactly maxlen")
-        compare(([list(range(1, 101))],), dict(maxlen=5, truncating="pre"), "a sequence 20x too long")
-        compare(([np.arange(1, 9), np.arange(3)],), dict(maxlen=5, padding="post"), "numpy arrays as sequences")
-        compare(([[1, 2]],), dict(maxlen=1, truncating="post"), "maxlen 1")
-    s.check("edge cases: empty, exact-length, very long, numpy-array sequences", edge_cases)
-
-    def random_cases():
-        rng = np.random.default_rng(2024)
-        for case in range(60):
-            kwargs = dict(maxlen=None if case % 10 == 0 else int(rng.integers(1, 12)),
-                          padding=("pre", "post")[case % 2], truncating=("pre", "post")[(case // 2) % 2],
-                          value=int(rng.integers(-1, 3)))
-            compare((_random_sequences(rng, int(rng.integers(1, 9)), 15),), kwargs,
-                    f"random case {case} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})")
-    s.check("60 random cases match the reference", random_cases)
-
-    def input_untouched():
-        data = [[1, 2, 3], [4]]
-        pad_sequences(data, maxlen=2, padding="post", truncating="post")
-        _require(data == [[1, 2, 3], [4]], "the input sequences were modified")
-    s.check("the input is not modified", input_untouched)
-
-    def bad_arguments():
-        for kwargs in (dict(padding="middle"), dict(truncating="both")):
-            try:
-                pad_sequences(seqs, maxlen=3, **kwargs)
-            except ValueError:
-                continue
-            raise CheckFailed(f"{kwargs} should raise ValueError")
-    s.check("an unknown padding/truncating raises ValueError", bad_arguments)
-    return s.finish()
+def _as_int(value, what: str) -> int:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise CheckFailed(f"{what}: expected an integer, got {value!r}"[:300])
+    return int(value)
 
 
-# -------------------------------------------------------------- vocabulary
+def _int_lists(value, n: int, what: str) -> list[list[int]]:
+    require(isinstance(value, (list, tuple)) and len(value) == n,
+            f"{what}: expected a list of {n} sequences, got {_kind(value)}"
+            + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else ""))
+    out = []
+    for seq in value:
+        if isinstance(seq, (torch.Tensor, np.ndarray)):
+            seq = seq.reshape(-1).tolist()
+        require(isinstance(seq, (list, tuple)), f"{what}: a sequence is a {_kind(seq)}, expected a list of int")
+        out.append([_as_int(v, what) for v in seq])
+    return out
 
-def _as_lists(seqs, what):
-    _require(len(seqs) >= 0, f"{what}: expected a list of sequences")
-    return [[int(v) for v in seq] for seq in seqs]
+
+def _float32(array) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(array, dtype=np.float32))
 
 
-def check_vocabulary(build_word_index, docs_to_sequences, points=3):
-    s = _SeededScorer("test_vocabulary", points)
-    distinct = [["b", "a", "b", "c"], ["a", "b", "d", "b"], ["c", "a", "b", "e", "a", "d", "c", "a", "a"]]
-    # counts: a 6, b 5, c 3, d 2, e 1
+def _words(rng, n: int) -> list[str]:
+    """``n`` distinct made-up lowercase words."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words: list[str] = []
+    while len(words) < n:
+        w = "".join(rng.choice(letters, size=int(rng.integers(3, 8))))
+        if w not in words:
+            words.append(w)
+    return words
 
-    def ranks_by_count():
-        got = build_word_index(distinct)
-        _require(isinstance(got, dict), f"expected a dict, got {type(got).__name__}")
-        want = ref.build_word_index(distinct)
-        _require(dict(got) == want, f"word index {dict(got)}, expected {want}")
-    s.check("ranks follow word counts, 1 = most common", ranks_by_count)
 
-    def ties():
-        rng = np.random.default_rng(7)
-        vocab = [f"w{i}" for i in range(30)]
-        for _ in range(5):
-            docs = [list(rng.choice(vocab, size=int(rng.integers(0, 12)))) for _ in range(12)]
-            docs = [[str(w) for w in d] for d in docs]
-            got, want = dict(build_word_index(docs)), ref.build_word_index(docs)
+# ================================================================ pad_sequences
+
+pad = _unit("pad_sequences", "test_pad_sequences", 3, ("pad_sequences",))
+
+
+def _seq(rng, length: int) -> list[int]:
+    # Distinct values: the first maxlen items never equal the last maxlen ones.
+    return [int(v) for v in rng.choice(np.arange(1, 100), size=length, replace=False)]
+
+
+def _mixed(rng, maxlen: int) -> list[list[int]]:
+    """Sequences shorter (one non-empty) and longer than ``maxlen``, in random order."""
+    lengths = [int(rng.integers(1, maxlen)), int(rng.integers(maxlen + 1, maxlen + 7))]
+    lengths += [int(v) for v in rng.integers(0, maxlen + 7, size=int(rng.integers(1, 4)))]
+    return [_seq(rng, k) for k in rng.permutation(lengths)]
+
+
+def _padding_check(name: str):
+    """Register ``draw(rng) -> [(what, sequences, kwargs)]`` as a check against the reference."""
+    def register(draw):
+        @pad.check(name)
+        def check(rng):
+            cases = draw(rng)
+
+            def judge(outs):
+                for (what, seqs, kwargs), got in zip(cases, outs):
+                    _same_padding(got, ref.pad_sequences(seqs, **kwargs), what)
+            return _calls("pad_sequences", [_case(s, **kw) for _, s, kw in cases]), judge
+        return draw
+    return register
+
+
+def _same_padding(got, want, what):
+    require(isinstance(got, np.ndarray), f"{what}: expected a numpy array, got {_kind(got)}")
+    require(got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}")
+    require(np.issubdtype(got.dtype, np.integer), f"{what}: dtype {got.dtype}, expected integers")
+    if not np.array_equal(got, want):
+        row = int(np.flatnonzero((got != want).any(axis=1))[0])
+        raise CheckFailed(f"{what}: row {row} is {got[row].tolist()}, expected {want[row].tolist()}")
+
+
+def _with_maxlen(padding, truncating, lo, hi):
+    def draw(rng):
+        m = int(rng.integers(lo, hi + 1))
+        kwargs = {"maxlen": m, "padding": padding, "truncating": truncating}
+        return [(f"padding={padding!r}, truncating={truncating!r}, maxlen {m}", _mixed(rng, m), kwargs)]
+    return draw
+
+
+_padding_check("padding='post' puts the values after the sequence")(_with_maxlen("post", "post", 4, 8))
+_padding_check("padding='pre' puts the values before the sequence")(_with_maxlen("pre", "post", 4, 8))
+_padding_check("truncating='post' keeps the first maxlen items")(_with_maxlen("post", "post", 2, 5))
+_padding_check("truncating='pre' keeps the last maxlen items")(_with_maxlen("post", "pre", 2, 5))
+
+
+@_padding_check("defaults are Keras' (padding and truncating 'pre', value 0)")
+def _defaults(rng):
+    m = int(rng.integers(3, 8))
+    return [(f"pad_sequences(seqs, maxlen={m})", _mixed(rng, m), {"maxlen": m})]
+
+
+@_padding_check("value fills the padding")
+def _value(rng):
+    m, value = int(rng.integers(6, 10)), int(rng.choice([-3, -2, -1, 7, 100]))
+    seqs = [_seq(rng, int(k)) for k in rng.integers(0, m, size=3)]
+    return [(f"value={value}", seqs, {"maxlen": m, "padding": "post", "value": value})]
+
+
+@_padding_check("maxlen=None pads to the longest sequence")
+def _no_maxlen(rng):
+    seqs = [_seq(rng, int(k)) for k in rng.integers(1, 12, size=int(rng.integers(2, 6)))]
+    return [("maxlen=None", seqs, {"padding": "post"})]
+
+
+@_padding_check("edge cases: empty, exact-length, very long, numpy-array sequences")
+def _edges(rng):
+    m = int(rng.integers(2, 6))
+    long = [int(v) for v in rng.integers(1, 100, size=20 * m)]
+    return [("empty sequences", [[], _seq(rng, 1), []], {"maxlen": m, "padding": "post"}),
+            ("length exactly maxlen", [_seq(rng, m)], {"maxlen": m, "padding": "post", "truncating": "post"}),
+            ("a sequence 20x too long", [long], {"maxlen": m, "truncating": "pre"}),
+            ("numpy arrays as sequences", [np.array(_seq(rng, m + 3), dtype=np.int64), np.array(_seq(rng, 2))],
+             {"maxlen": m + 1, "padding": "post"}),
+            ("maxlen 1", [_seq(rng, 2), _seq(rng, 3)], {"maxlen": 1, "truncating": "post"})]
+
+
+@_padding_check("60 random cases match the reference")
+def _random_cases(rng):
+    cases = []
+    for case in range(60):
+        kwargs = dict(maxlen=None if case % 10 == 0 else int(rng.integers(1, 12)),
+                      padding=("pre", "post")[case % 2], truncating=("pre", "post")[(case // 2) % 2],
+                      value=int(rng.integers(-1, 3)))
+        seqs = [[int(v) for v in rng.integers(1, 50, size=k)] for k in rng.integers(0, 16, size=int(rng.integers(1, 9)))]
+        cases.append((f"random case {case} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})", seqs, kwargs))
+    return cases
+
+
+@pad.check("the input is not modified")
+def _input_untouched(rng):
+    data = [_seq(rng, int(k)) for k in rng.integers(1, 6, size=3)]
+    m = int(rng.integers(1, 3))
+
+    def judge(outs):
+        after = outs[0]["args"][0]
+        require(isinstance(after, list) and all(isinstance(s, list) for s in after) and after == data,
+                "the input sequences were modified")
+    return _calls("pad_sequences", [_case(data, maxlen=m, padding="post", truncating="post")], echo=True), judge
+
+
+@pad.check("an unknown padding/truncating raises ValueError")
+def _bad_arguments(rng):
+    words = ["middle", "both", "center", "around", "sides"]
+    bad = [{"padding": str(rng.choice(words))}, {"truncating": str(rng.choice(words))}]
+    seqs = _mixed(rng, 3)
+
+    def judge(outs):
+        for kwargs, got in zip(bad, outs):
+            require(got is not None, f"{kwargs} should raise ValueError")
+            require("builtins.ValueError" in got["types"], f"{kwargs} should raise ValueError, "
+                    f"raised {got['types'][0].removeprefix('builtins.')}: {got['message']}")
+    return Probe("raises", fn="pad_sequences", cases=[_case(seqs, maxlen=3, **kw) for kw in bad]), judge
+
+
+check_pad_sequences = pad.entry_point()
+
+
+# =================================================================== vocabulary
+
+vocab = _unit("build_word_index/docs_to_sequences", "test_vocabulary", 3, ("build_word_index", "docs_to_sequences"))
+
+
+def _split_docs(rng, tokens: list[str], n_docs: int) -> list[list[str]]:
+    cuts = np.sort(rng.choice(np.arange(1, len(tokens)), size=n_docs - 1, replace=False))
+    return [list(part) for part in np.split(np.array(tokens, dtype=object), cuts)]
+
+
+def _distinct_counts(rng, k: int) -> list[list[str]]:
+    """A corpus of ``k`` words whose counts are all different (1..k, shuffled)."""
+    words = _words(rng, k)
+    tokens = [w for w, c in zip(words, rng.permutation(np.arange(1, k + 1))) for _ in range(int(c))]
+    return _split_docs(rng, [tokens[i] for i in rng.permutation(len(tokens))], int(rng.integers(3, 6)))
+
+
+def _tie_order(docs, reverse: bool) -> dict:
+    counts: dict[str, int] = {}
+    for doc in docs:
+        for w in doc:
+            counts[w] = counts.get(w, 0) + 1
+    ranked = sorted(sorted(counts, reverse=reverse), key=lambda w: -counts[w])
+    return {w: r for r, w in enumerate(ranked, start=1)}
+
+
+def _tied_corpus(rng) -> list[list[str]]:
+    """Random documents whose equal counts rank differently by first appearance than
+    alphabetically either way round."""
+    vocabulary = _words(rng, 30)
+    while True:
+        docs = [[str(w) for w in rng.choice(vocabulary, size=int(rng.integers(0, 12)))] for _ in range(12)]
+        want = ref.build_word_index(docs)
+        if want != _tie_order(docs, False) and want != _tie_order(docs, True):
+            return docs
+
+
+@vocab.check("ranks follow word counts, 1 = most common")
+def _ranks(rng):
+    docs = _distinct_counts(rng, int(rng.integers(5, 10)))
+
+    def judge(outs):
+        got = outs[0]
+        require(isinstance(got, dict), f"expected a dict, got {_kind(got)}")
+        want = ref.build_word_index(docs)
+        require(got == want, f"word index {got}, expected {want}")
+    return _calls("build_word_index", [_case(docs)]), judge
+
+
+@vocab.check("equal counts rank in order of first appearance")
+def _ties(rng):
+    corpora = [_tied_corpus(rng) for _ in range(5)]
+
+    def judge(outs):
+        for docs, got in zip(corpora, outs):
+            require(isinstance(got, dict), f"expected a dict, got {_kind(got)}")
+            want = ref.build_word_index(docs)
             if got != want:
                 bad = next(w for w in want if got.get(w) != want[w])
                 raise CheckFailed(f"word {bad!r} has rank {got.get(bad)}, expected {want[bad]} "
                                   "(equal counts: the word seen first ranks first)")
-    s.check("equal counts rank in order of first appearance", ties)
-
-    index = ref.build_word_index(distinct)  # a 1, b 2, c 3, d 4, e 5
-
-    def compare(docs, kwargs, what):
-        got = _as_lists(docs_to_sequences(docs, index, **kwargs), what)
-        want = ref.docs_to_sequences(docs, index, **kwargs)
-        _require(got == want, f"{what}: got {got}, expected {want}")
-
-    s.check("start 1, ranks offset by 3 (num_words=None)",
-            lambda: compare([["a", "b", "e"], ["d"]], {}, "docs_to_sequences"))
-    s.check("indices >= num_words become the OOV index 2",
-            lambda: compare([["a", "b", "c", "d", "e"]], dict(num_words=6), "num_words=6"))
-    s.check("num_words at the boundary (index num_words - 1 kept, num_words dropped)",
-            lambda: compare([["a", "b", "c", "d", "e"]], dict(num_words=7), "num_words=7"))
-    s.check("words missing from the index are OOV",
-            lambda: compare([["a", "zebra", "b"]], dict(num_words=100), "unknown word"))
-    s.check("an empty review is just the start index",
-            lambda: compare([[], ["b"]], dict(num_words=2000), "empty review"))
-    s.check("start_char, oov_char and index_from are honoured",
-            lambda: compare([["a", "e", "x"]], dict(num_words=8, start_char=7, oov_char=5, index_from=1),
-                            "start_char=7, oov_char=5, index_from=1"))
-    s.check("start_char=None adds no start index",
-            lambda: compare([["a", "b"]], dict(start_char=None), "start_char=None"))
-
-    def keras_size():
-        rng = np.random.default_rng(11)
-        words = [f"t{i}" for i in range(3000)]
-        probs = 1.0 / np.arange(1, 3001)
-        docs = [[str(w) for w in rng.choice(words, size=int(rng.integers(5, 60)), p=probs / probs.sum())]
-                for _ in range(300)]
-        wi = ref.build_word_index(docs)
-        got = _as_lists(docs_to_sequences(docs, wi, num_words=2000), "num_words=2000")
-        want = ref.docs_to_sequences(docs, wi, num_words=2000)
-        _require(max(max(g) for g in got) <= 1999, "an index >= 2000 survived num_words=2000 "
-                 "(it would overflow Embedding(2000, ...))")
-        _require(got == want, "a Zipf-like corpus with num_words=2000 differs from the reference")
-    s.check("Keras-sized vocabulary: every index below 2000", keras_size)
-    return s.finish()
+    return _calls("build_word_index", [_case(d) for d in corpora]), judge
 
 
-# ------------------------------------------------------------------ model
+def _indexed(rng, k: int) -> tuple[list[str], dict]:
+    """``k`` words by rank (1 first) and their word index."""
+    index = ref.build_word_index(_distinct_counts(rng, k))
+    return sorted(index, key=index.get), index
 
-def _layer_counts(model):
-    return {name: sum(p.numel() for p in getattr(model, name).parameters())
-            for name in ("embedding", "rnn", "fc")}
+
+def _sequences_check(name: str):
+    """Register ``draw(rng) -> (what, docs, index, kwargs)`` as a docs_to_sequences check."""
+    def register(draw):
+        @vocab.check(name)
+        def check(rng):
+            what, docs, index, kwargs = draw(rng)
+
+            def judge(outs):
+                got = _int_lists(outs[0], len(docs), what)
+                want = ref.docs_to_sequences(docs, index, **kwargs)
+                require(got == want, f"{what}: got {got}, expected {want}")
+            return _calls("docs_to_sequences", [_case(docs, index, **kwargs)]), judge
+        return draw
+    return register
 
 
-def check_sentiment_model(model_class, points=3):
-    s = _SeededScorer("test_sentiment_model", points)
-    configs = [("rnn", 2000, 50, 5), ("lstm", 300, 16, 7), ("gru", 300, 16, 7), ("rnn", 120, 8, 3)]
+def _shuffled(rng, words) -> list[str]:
+    return [words[i] for i in rng.permutation(len(words))]
 
-    def build(kind, v, e, h, seed=0):
-        with _own_rng(seed):
-            return model_class(kind, vocab_size=v, embed_dim=e, hidden_size=h)
 
-    def layers():
-        for kind, v, e, h in configs:
-            m = build(kind, v, e, h)
+@_sequences_check("start 1, ranks offset by 3 (num_words=None)")
+def _offset(rng):
+    words, index = _indexed(rng, int(rng.integers(5, 9)))
+    docs = [[str(w) for w in rng.choice(words, size=int(rng.integers(1, 6)))] for _ in range(3)]
+    return "docs_to_sequences", docs, index, {}
+
+
+@_sequences_check("indices >= num_words become the OOV index 2")
+def _cut(rng):
+    words, index = _indexed(rng, int(rng.integers(6, 11)))
+    n = int(rng.integers(5, len(words) + 3))
+    return f"num_words={n}", [_shuffled(rng, words)], index, {"num_words": n}
+
+
+@_sequences_check("num_words at the boundary (index num_words - 1 kept, num_words dropped)")
+def _boundary(rng):
+    words, index = _indexed(rng, int(rng.integers(6, 11)))
+    n = int(rng.integers(5, len(words) + 4))  # ranks n - 4 and n - 3 are indices n - 1 and n
+    edge = [words[n - 5], words[n - 4]]
+    return f"num_words={n}", [_shuffled(rng, words), _shuffled(rng, edge)], index, {"num_words": n}
+
+
+@_sequences_check("words missing from the index are OOV")
+def _unknown(rng):
+    words, index = _indexed(rng, int(rng.integers(4, 8)))
+    strangers = [w.upper() for w in _words(rng, 3)]
+    n = int(rng.integers(len(words) + 4, 200))
+    return "unknown word", [_shuffled(rng, words[:3] + strangers)], index, {"num_words": n}
+
+
+@_sequences_check("an empty review is just the start index")
+def _empty(rng):
+    words, index = _indexed(rng, int(rng.integers(4, 8)))
+    docs = [[], [str(w) for w in rng.choice(words, size=3)], []]
+    return "empty review", _shuffled(rng, docs), index, {"num_words": int(rng.integers(100, 3000))}
+
+
+@_sequences_check("start_char, oov_char and index_from are honoured")
+def _custom(rng):
+    words, index = _indexed(rng, int(rng.integers(4, 8)))
+    index_from = int(rng.choice([1, 2, 4, 5]))
+    num_words = index_from + len(words)  # the least common word is cut, the next one kept
+    start, oov = (int(v) for v in rng.choice([v for v in range(3, 12) if v != num_words], size=2, replace=False))
+    kwargs = {"num_words": num_words, "start_char": start, "oov_char": oov, "index_from": index_from}
+    doc = _shuffled(rng, words + [_words(rng, 1)[0].upper()])
+    return ", ".join(f"{k}={v}" for k, v in kwargs.items()), [doc], index, kwargs
+
+
+@_sequences_check("start_char=None adds no start index")
+def _no_start(rng):
+    words, index = _indexed(rng, int(rng.integers(4, 8)))
+    return "start_char=None", [_shuffled(rng, words)], index, {"start_char": None}
+
+
+@vocab.check("Keras-sized vocabulary: every index below 2000")
+def _keras_size(rng):
+    names = np.array([f"t{i}" for i in rng.permutation(3000)], dtype=object)
+    probs = 1.0 / np.arange(1, 3001)
+    while True:  # enough distinct words that some ranks pass 1996 (index 2000 and up)
+        lengths = rng.integers(5, 60, size=500)
+        tokens = rng.choice(names, size=int(lengths.sum()), p=probs / probs.sum())
+        docs = [list(doc) for doc in np.split(tokens, np.cumsum(lengths)[:-1])]
+        index = ref.build_word_index(docs)
+        if len(index) > 2050:
+            break
+
+    def judge(outs):
+        got = _int_lists(outs[0], len(docs), "num_words=2000")
+        require(max((max(g) for g in got if g), default=0) <= 1999, "an index >= 2000 survived num_words=2000 "
+                "(it would overflow Embedding(2000, ...))")
+        require(got == ref.docs_to_sequences(docs, index, num_words=2000),
+                "a Zipf-like corpus with num_words=2000 differs from the reference")
+    return _calls("docs_to_sequences", [_case(docs, index, num_words=2000)]), judge
+
+
+check_vocabulary = vocab.entry_point()
+
+
+# ============================================================== SentimentRNN
+
+model = _unit("SentimentRNN", "test_sentiment_model", 3, ("model_class",))
+DEFAULT = ("rnn", 2000, 50, 5)
+MODULE, EMBEDDING, LINEAR = "torch.nn.modules.module.Module", "torch.nn.modules.sparse.Embedding", \
+    "torch.nn.modules.linear.Linear"
+
+
+def _config(rng, kind: str, vocab_hi: int = 400) -> tuple:
+    return (kind, int(rng.integers(50, vocab_hi)), int(rng.integers(4, 25)), int(rng.integers(2, 13)))
+
+
+def _configs(rng) -> list[tuple]:
+    """The coursework's default model, then each kind in random order with random sizes."""
+    return [DEFAULT] + [_config(rng, str(k)) for k in rng.permutation(KINDS)]
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _seed(rng) -> int:
+    return int(rng.integers(0, 2 ** 31))
+
+
+@model.check("layers: Embedding -> nn.RNN/LSTM/GRU -> Linear(hidden, 1)")
+def _layers(rng):
+    configs = _configs(rng)
+
+    def judge(outs):
+        for (kind, v, e, h), got in zip(configs, outs):
+            layers = got["layers"]
             for name in ("embedding", "rnn", "fc"):
-                _require(isinstance(getattr(m, name, None), nn.Module), f"{kind}: no layer attribute `{name}`")
-            _require(isinstance(m.embedding, nn.Embedding) and tuple(m.embedding.weight.shape) == (v, e),
-                     f"{kind}: embedding should be nn.Embedding({v}, {e})")
+                require(layers[name] is not None and MODULE in layers[name]["types"],
+                        f"{kind}: no layer attribute `{name}`")
+            emb, rnn, fc = layers["embedding"], layers["rnn"], layers["fc"]
+            require(EMBEDDING in emb["types"] and emb["weight_shape"] == [v, e],
+                    f"{kind}: embedding should be nn.Embedding({v}, {e})")
             cls = ref.RECURRENT[kind]
-            _require(type(m.rnn) is cls, f"{kind}: rnn is {type(m.rnn).__name__}, expected nn.{cls.__name__}")
-            _require((m.rnn.input_size, m.rnn.hidden_size, m.rnn.num_layers) == (e, h, 1),
-                     f"{kind}: rnn should read {e} features into {h} units, one layer")
-            _require(not m.rnn.bidirectional, f"{kind}: rnn should be one-directional")
+            require(rnn["types"][0] == _qualname(cls),
+                    f"{kind}: rnn is {rnn['types'][0].rsplit('.', 1)[-1]}, expected nn.{cls.__name__}")
+            require((rnn.get("input_size"), rnn.get("hidden_size"), rnn.get("num_layers")) == (e, h, 1),
+                    f"{kind}: rnn should read {e} features into {h} units, one layer")
+            require(not rnn.get("bidirectional"), f"{kind}: rnn should be one-directional")
             if kind == "rnn":
-                _require(m.rnn.nonlinearity == "tanh", "rnn: the SimpleRNN uses tanh")
-            _require(isinstance(m.fc, nn.Linear) and (m.fc.in_features, m.fc.out_features) == (h, 1),
-                     f"{kind}: fc should be nn.Linear({h}, 1)")
-    s.check("layers: Embedding -> nn.RNN/LSTM/GRU -> Linear(hidden, 1)", layers)
+                require(rnn.get("nonlinearity") == "tanh", "rnn: the SimpleRNN uses tanh")
+            require(LINEAR in fc["types"] and (fc.get("in_features"), fc.get("out_features")) == (h, 1),
+                    f"{kind}: fc should be nn.Linear({h}, 1)")
+    return Probe("model_layers", configs=configs, seed=_seed(rng)), judge
 
-    def counts():
-        for kind, v, e, h in configs:
-            got = _layer_counts(build(kind, v, e, h))
+
+@model.check("exact parameter counts per layer (100,000 / 285 / 6 for the default)")
+def _counts(rng):
+    configs = _configs(rng)
+
+    def judge(outs):
+        for (kind, v, e, h), got in zip(configs, outs):
+            per_layer = {name: (got["layers"][name] or {}).get("parameters") for name in ("embedding", "rnn", "fc")}
             want = {"embedding": v * e, "rnn": ref.recurrent_param_count(kind, e, h), "fc": h + 1}
-            _require(got == want, f"{kind}({v}, {e}, {h}): parameters per layer {got}, expected {want}")
-            _require(sum(got.values()) == sum(p.numel() for p in build(kind, v, e, h).parameters()),
-                     f"{kind}: the model has parameters outside embedding, rnn and fc")
-    s.check("exact parameter counts per layer (100,000 / 285 / 6 for the default)", counts)
+            require(per_layer == want, f"{kind}({v}, {e}, {h}): parameters per layer {per_layer}, expected {want}")
+            require(sum(per_layer.values()) == got["total"],
+                    f"{kind}: the model has parameters outside embedding, rnn and fc")
+    return Probe("model_layers", configs=configs, seed=_seed(rng)), judge
 
-    def forward_values():
-        gen = torch.Generator().manual_seed(3)
-        for kind, v, e, h in configs:
-            m = build(kind, v, e, h, seed=1)
-            with torch.no_grad():  # larger weights, so a wrong time step or sigmoid shows clearly
-                m.rnn.weight_ih_l0.normal_(0, 0.5, generator=gen)
-                m.fc.bias.fill_(0.3)
-            x = torch.randint(1, v, (6, 9), generator=gen)
-            x[0, 5:] = 0  # post padding: the last steps read index 0
+
+def _model_weights(rng, config) -> dict:
+    """Random weights for every tensor of the model ``config`` describes: large input
+    weights and a positive fc bias, so a wrong time step or an extra sigmoid shows clearly."""
+    kind, v, e, h = config
+    shapes = {k: tuple(t.shape) for k, t in ref.SentimentRNN(kind, v, e, h).state_dict().items()}
+    bound = 1.0 / math.sqrt(h)
+    weights = {}
+    for key, shape in shapes.items():
+        if key == "embedding.weight":
+            values = rng.normal(0.0, 1.0, size=shape)
+        elif key == "rnn.weight_ih_l0":
+            values = rng.normal(0.0, 0.5, size=shape)
+        elif key == "fc.bias":
+            values = rng.uniform(0.2, 0.5, size=shape)
+        else:
+            values = rng.uniform(-bound, bound, size=shape)
+        weights[key] = _float32(values)
+    return weights
+
+
+def _padded_batch(rng, v: int, batch: int, steps: int) -> torch.Tensor:
+    x = torch.from_numpy(rng.integers(1, v, size=(batch, steps)))
+    x[int(rng.integers(0, batch)), int(rng.integers(2, steps)):] = 0  # post padding: the last steps read index 0
+    return x
+
+
+@model.check("forward: logits from the hidden state after the last time step")
+def _forward(rng):
+    cases = []
+    for kind in rng.permutation(KINDS):
+        config = _config(rng, str(kind), vocab_hi=300)
+        cases.append((config, _model_weights(rng, config), _padded_batch(rng, config[1], 6, 9)))
+
+    def judge(outs):
+        for (config, weights, x), got in zip(cases, outs):
+            kind = config[0]
+            require(isinstance(got, torch.Tensor) and tuple(got.shape) == (6,),
+                    f"{kind}: forward should return logits of shape (6,), got "
+                    f"{tuple(got.shape) if isinstance(got, torch.Tensor) else _kind(got)}")
+            reference = ref.SentimentRNN(*config)
+            reference.load_state_dict(weights)
             with torch.no_grad():
-                got = m(x)
-                want = ref.forward_like(m, kind, x)
-            _require(isinstance(got, torch.Tensor) and tuple(got.shape) == (6,),
-                     f"{kind}: forward should return logits of shape (6,), got "
-                     f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}")
+                want = ref.forward_like(reference, kind, x)
             if not torch.allclose(got, want, atol=1e-5):
                 hint = (" (these look like probabilities: return logits, the loss applies the sigmoid)"
                         if torch.allclose(got, torch.sigmoid(want), atol=1e-5) else "")
                 raise CheckFailed(f"{kind}: logits differ from the last time step's hidden state "
                                   f"through fc (max diff {(got - want).abs().max():.2e}){hint}")
-    s.check("forward: logits from the hidden state after the last time step", forward_values)
-
-    def batch_one():
-        for kind, v, e, h in configs[:3]:
-            m = build(kind, v, e, h)
-            with torch.no_grad():
-                out = m(torch.randint(0, v, (1, 4)))
-            _require(tuple(out.shape) == (1,), f"{kind}: batch of one gave shape {tuple(out.shape)}, expected (1,)")
-    s.check("batch size 1 keeps its batch dimension", batch_one)
-
-    def init():
-        for kind in ("rnn", "lstm", "gru"):
-            m = build(kind, 100, 50, 20, seed=5)
-            w = m.rnn.weight_ih_l0.detach()
-            std, mean = w.std().item(), w.mean().item()
-            _require(0.0008 < std < 0.0012 and abs(mean) < 0.0002,
-                     f"{kind}: weight_ih_l0 has mean {mean:.2g} and std {std:.2g}, expected N(0, 0.001)")
-    s.check("input kernel initialised N(0, 0.001)", init)
-    return s.finish()
+    probes = [Probe("model_forward", config=c, seed=_seed(rng), weights=w, x=x) for c, w, x in cases]
+    return probes, judge
 
 
-# ------------------------------------------------------------ parameters
+@model.check("batch size 1 keeps its batch dimension")
+def _batch_one(rng):
+    configs = [_config(rng, k) for k in KINDS]
 
-class _Tied(nn.Module):
-    """Output layer shares the embedding matrix (weight tying)."""
-
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(40, 6)
-        self.rnn = nn.GRU(6, 6, batch_first=True)
-        self.decoder = nn.Linear(6, 40)
-        self.decoder.weight = self.embedding.weight
-
-
-class _Nested(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(nn.Embedding(30, 4), nn.LSTM(4, 3, batch_first=True))
-        self.head = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
-        self.dropout = nn.Dropout(0.1)
+    def judge(outs):
+        for (kind, *_), out in zip(configs, outs):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else _kind(out)
+            require(shape == (1,), f"{kind}: batch of one gave shape {shape}, expected (1,)")
+    probes = [Probe("model_forward", config=c, seed=_seed(rng), x=torch.from_numpy(rng.integers(0, c[1], size=(1, 4))))
+              for c in configs]
+    return probes, judge
 
 
-def check_count_parameters(count_parameters, points=2):
-    s = _SeededScorer("test_count_parameters", points)
+@model.check("input kernel initialised N(0, 0.001)")
+def _init(rng):
+    configs = [(k, int(rng.integers(50, 200)), int(rng.integers(50, 65)), int(rng.integers(20, 25))) for k in KINDS]
 
-    def compare(model, what):
-        got = count_parameters(model)
-        _require(isinstance(got, dict), f"{what}: expected a dict, got {type(got).__name__}")
-        want = ref.count_parameters(model)
-        got = {k: (int(v) if isinstance(v, (int, np.integer, torch.Tensor)) else v) for k, v in got.items()}
-        _require(got == want, f"{what}: got {got}, expected {want}")
-        _require(list(got) == list(want), f"{what}: keys in order {list(got)}, expected {list(want)}")
-
-    with _own_rng(0):
-        sentiment = ref.SentimentRNN("rnn", 2000, 50, 5)
-        lstm = ref.SentimentRNN("lstm", 500, 20, 8)
-    s.check("SentimentRNN(rnn): 100,000 + 285 + 6 = 100,291", lambda: compare(sentiment, "default model"))
-    s.check("LSTM model", lambda: compare(lstm, "lstm model"))
-
-    def frozen():
-        m = copy.deepcopy(sentiment)
-        m.embedding.weight.requires_grad_(False)
-        compare(m, "frozen embedding")
-    s.check("frozen (non-trainable) parameters count too", frozen)
-
-    def tied():
-        with _own_rng(1):
-            compare(_Tied(), "tied embedding/decoder weights")
-    s.check("a shared (tied) tensor counts once", tied)
-
-    def nested():
-        with _own_rng(2):
-            compare(_Nested(), "nested Sequential layers")
-    s.check("nested layers and parameter-free layers", nested)
-    return s.finish()
+    def judge(outs):
+        for (kind, *_), w in zip(configs, outs):
+            std, mean = w.double().std().item(), w.double().mean().item()
+            require(0.0008 < std < 0.0012 and abs(mean) < 0.0002,
+                    f"{kind}: weight_ih_l0 has mean {mean:.2g} and std {std:.2g}, expected N(0, 0.001)")
+    return [Probe("model_init", config=c, seed=_seed(rng)) for c in configs], judge
 
 
-# --------------------------------------------------------------- training
-
-class _BagModel(nn.Module):
-    """Logit = mean of one learned score per token + bias: any order, any length."""
-
-    def __init__(self, vocab=20, scale=1.5):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, 1)
-        self.bias = nn.Parameter(torch.zeros(1))
-        with torch.no_grad():
-            self.emb.weight.normal_(0.0, scale)
-
-    def forward(self, x):
-        return self.emb(x).squeeze(-1).mean(dim=1) + self.bias
+check_sentiment_model = model.entry_point()
 
 
-def _toy_data(n=60, t=6, vocab=20, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, vocab, (n, t), generator=gen)
-    y = (x == 3).any(dim=1).float()  # positive iff token 3 occurs
+# =========================================================== count_parameters
+
+count = _unit("count_parameters", "test_count_parameters", 2, ("count_parameters",))
+
+
+def _sentiment_spec(rng, kind: str, frozen=()) -> dict:
+    return {"model": "sentiment", "sizes": list(_config(rng, kind, vocab_hi=800)), "frozen": list(frozen)}
+
+
+def _count_check(name: str):
+    """Register ``draw(rng) -> [(what, spec)]``: count_parameters on each helper model."""
+    def register(draw):
+        @count.check(name)
+        def check(rng):
+            cases = draw(rng)
+
+            def judge(outs):
+                for (what, spec), got in zip(cases, outs):
+                    require(isinstance(got, dict), f"{what}: expected a dict, got {_kind(got)}")
+                    got = {k: (_as_int(v, f"{what}[{k!r}]") if isinstance(v, (int, float, torch.Tensor, np.ndarray))
+                               else v) for k, v in got.items()}
+                    want = ref.count_parameters(kit.count_model(spec))
+                    require(got == want, f"{what}: got {got}, expected {want}")
+                    require(list(got) == list(want), f"{what}: keys in order {list(got)}, expected {list(want)}")
+            return [Probe("count_parameters", spec=spec) for _, spec in cases], judge
+        return draw
+    return register
+
+
+@_count_check("SentimentRNN(rnn): 100,000 + 285 + 6 = 100,291")
+def _default_model(rng):
+    return [("default model", {"model": "sentiment", "sizes": list(DEFAULT)}),
+            ("rnn model", _sentiment_spec(rng, "rnn"))]
+
+
+@_count_check("LSTM model")
+def _lstm_model(rng):
+    return [("lstm model", _sentiment_spec(rng, "lstm"))]
+
+
+@_count_check("frozen (non-trainable) parameters count too")
+def _frozen(rng):
+    layers = ["embedding", "rnn", "fc"]
+    frozen = [layers[i] for i in sorted(rng.choice(3, size=int(rng.integers(1, 3)), replace=False))]
+    return [(f"frozen {', '.join(frozen)}", _sentiment_spec(rng, str(rng.choice(KINDS)), frozen))]
+
+
+@_count_check("a shared (tied) tensor counts once")
+def _tied(rng):
+    return [("tied embedding/decoder weights", {"model": "tied", "sizes": [int(rng.integers(20, 80)),
+                                                                          int(rng.integers(3, 12))]})]
+
+
+@_count_check("nested layers and parameter-free layers")
+def _nested(rng):
+    sizes = [int(rng.integers(10, 60)), int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 12))]
+    return [("nested Sequential layers", {"model": "nested", "sizes": sizes})]
+
+
+check_count_parameters = count.entry_point()
+
+
+# ============================================================ train_model
+
+train = _unit("train_model/evaluate", "test_train_model", 4, ("train_model", "evaluate"))
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+TOY_VOCAB = 20
+
+
+def _toy_data(rng, n: int, steps: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reviews of ``steps`` random tokens; positive iff a randomly chosen token occurs."""
+    x = torch.from_numpy(rng.integers(0, TOY_VOCAB, size=(n, steps)))
+    y = (x == int(rng.integers(0, TOY_VOCAB))).any(dim=1).float()
     return x, y
 
 
-def _history_ok(hist, epochs):
-    _require(isinstance(hist, dict), f"train_model should return a dict, got {type(hist).__name__}")
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        _require(key in hist, f"history has no key {key!r}")
-        _require(len(hist[key]) == epochs, f"history[{key!r}] has {len(hist[key])} entries for {epochs} epochs")
+def _bag_weights(rng, scale: float) -> dict:
+    return {"emb.weight": _float32(rng.normal(0.0, scale, size=(TOY_VOCAB, 1))), "bias": torch.zeros(1)}
+
+
+def _history_ok(hist, epochs: int) -> None:
+    require(isinstance(hist, dict), f"train_model should return a dict, got {_kind(hist)}")
+    for key in HISTORY_KEYS:
+        require(key in hist, f"history has no key {key!r}")
+        require(isinstance(hist[key], (list, tuple)) and len(hist[key]) == epochs,
+                f"history[{key!r}] should hold one number per epoch ({epochs} epochs)")
         for v in hist[key]:
-            _require(isinstance(v, (float, int, np.floating)) and math.isfinite(float(v)),
-                     f"history[{key!r}] should hold plain numbers, found {type(v).__name__}")
+            require(isinstance(v, (float, int)) and math.isfinite(float(v)),
+                    f"history[{key!r}] should hold plain numbers, found {_kind(v)}")
 
 
-def check_train_model(train_model, evaluate, points=4):
-    s = _SeededScorer("test_train_model", points)
+def _train_probe(weights, x, y, **kwargs) -> Probe:
+    return Probe("train", weights=weights, x=x, y=y, kwargs=kwargs)
 
-    def history_shape():
-        with _own_rng(0):
-            model = _BagModel()
-        x, y = _toy_data()
-        _history_ok(train_model(model, x, y, epochs=3, batch_size=16, lr=0.01), 3)
-    s.check("returns a history: loss, accuracy, val_loss, val_accuracy per epoch", history_shape)
 
-    def evaluate_values():
-        with _own_rng(1):
-            model = _BagModel(scale=1.0)
-        x, y = _toy_data(n=90, seed=1)
-        logits = model(x).detach()
-        _require(((logits > 0) & (logits < 0.5)).any(), "internal: no logit in (0, 0.5)")
-        got = evaluate(model, x, y)
-        _require(len(got) == 2, "evaluate should return (loss, accuracy)")
-        want = ref.evaluate(model, x, y)
-        _require(abs(float(got[0]) - want[0]) < 1e-5,
-                 f"evaluate loss {float(got[0]):.5f}, expected mean binary cross-entropy {want[0]:.5f}")
-        _require(abs(float(got[1]) - want[1]) < 1e-9,
-                 f"evaluate accuracy {float(got[1]):.4f}, expected {want[1]:.4f} "
-                 "(a logit above 0 means probability above 0.5)")
-    s.check("evaluate: mean BCE on logits, accuracy with the logit-0 threshold", evaluate_values)
+@train.check("returns a history: loss, accuracy, val_loss, val_accuracy per epoch")
+def _history_shape(rng):
+    epochs = int(rng.integers(2, 5))
+    x, y = _toy_data(rng, int(rng.integers(50, 71)))
+    return (_train_probe(_bag_weights(rng, 1.5), x, y, epochs=epochs, batch_size=16, lr=0.01),
+            lambda out: _history_ok(out["history"], epochs))
 
-    def frozen_run(validation_split):
-        # lr=0: the weights never change, so every metric is a plain evaluation.
-        with _own_rng(2):
-            model = _BagModel(scale=1.0)
-        x, y = _toy_data(n=75, seed=2)
-        y[-20:] = 1 - y[-20:]  # the tail differs from the rest, so a wrong split shows
-        hist = train_model(model, x, y, epochs=2, batch_size=16, lr=0.0, validation_split=validation_split)
-        _history_ok(hist, 2)
-        split_at = int(len(x) * (1.0 - validation_split))
-        return hist, ref.evaluate(model, x[:split_at], y[:split_at]), ref.evaluate(model, x[split_at:], y[split_at:])
 
-    def validation_metrics():
-        for vs in (0.2, 0.3):
-            hist, _, (vl, va) = frozen_run(vs)
+@train.check("evaluate: mean BCE on logits, accuracy with the logit-0 threshold")
+def _evaluate(rng):
+    while True:  # logits in (0, 0.5) whose labels do not cancel out: thresholding at 0.5 shows
+        weights, (x, y) = _bag_weights(rng, 1.0), _toy_data(rng, 90)
+        with torch.no_grad():
+            logits = kit.bag_model(weights)(x)
+        between = (logits > 0) & (logits < 0.5)
+        if int(y[between].sum()) * 2 != int(between.sum()):
+            break
+
+    def judge(got):
+        require(isinstance(got, (list, tuple)) and len(got) == 2, "evaluate should return (loss, accuracy)")
+        loss, acc = (float(_as_float(v, "evaluate")) for v in got)
+        want = ref.evaluate(kit.bag_model(weights), x, y)
+        require(abs(loss - want[0]) < 1e-5,
+                f"evaluate loss {loss:.5f}, expected mean binary cross-entropy {want[0]:.5f}")
+        require(abs(acc - want[1]) < 1e-9, f"evaluate accuracy {acc:.4f}, expected {want[1]:.4f} "
+                "(a logit above 0 means probability above 0.5)")
+    return Probe("evaluate", weights=weights, x=x, y=y), judge
+
+
+def _as_float(value, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    require(isinstance(value, (int, float)), f"{what}: expected a number, got {_kind(value)}")
+    return float(value)
+
+
+def _frozen_run(rng, validation_split: float):
+    """A run with lr=0 (weights never change, every metric is a plain evaluation) on data
+    whose tail has flipped labels, so metrics on any other part than the last differ."""
+    weights = _bag_weights(rng, 1.0)
+    while True:
+        n = int(rng.integers(60, 91))
+        cut = n * (1.0 - validation_split)
+        if abs(cut - round(cut)) < 1e-6:  # an exact boundary would allow two roundings
+            continue
+        split_at = int(cut)
+        x, y = _toy_data(rng, n)
+        flip = split_at - int(rng.integers(3, 8))  # all of the validation part and a few before it
+        y[flip:] = 1 - y[flip:]
+        model_ = kit.bag_model(weights)
+        parts = {"train": ref.evaluate(model_, x[:split_at], y[:split_at]),
+                 "val": ref.evaluate(model_, x[split_at:], y[split_at:]),
+                 "head": ref.evaluate(model_, x[:n - split_at], y[:n - split_at]),
+                 "rest": ref.evaluate(model_, x[n - split_at:], y[n - split_at:])}
+        if abs(parts["val"][0] - parts["head"][0]) > 1e-3 and abs(parts["train"][0] - parts["rest"][0]) > 1e-3:
+            break
+    probe = _train_probe(weights, x, y, epochs=2, batch_size=16, lr=0.0, validation_split=validation_split)
+    return probe, parts["train"], parts["val"]
+
+
+@train.check("validation metrics on the last validation_split of the data")
+def _validation(rng):
+    splits = [float(v) for v in rng.choice([0.2, 0.25, 0.3, 0.35], size=2, replace=False)]
+    runs = [_frozen_run(rng, vs) for vs in splits]
+
+    def judge(outs):
+        for vs, (_, _, (vl, va)), out in zip(splits, runs, outs):
+            hist = out["history"]
+            _history_ok(hist, 2)
             for e in range(2):
-                _require(abs(hist["val_loss"][e] - vl) < 1e-5 and abs(hist["val_accuracy"][e] - va) < 1e-9,
-                         f"validation_split={vs}: epoch {e} val_loss/val_accuracy "
-                         f"{hist['val_loss'][e]:.4f}/{hist['val_accuracy'][e]:.4f}, expected {vl:.4f}/{va:.4f} "
-                         "on the LAST part of the data")
-    s.check("validation metrics on the last validation_split of the data", validation_metrics)
+                require(abs(hist["val_loss"][e] - vl) < 1e-5 and abs(hist["val_accuracy"][e] - va) < 1e-9,
+                        f"validation_split={vs}: epoch {e} val_loss/val_accuracy "
+                        f"{hist['val_loss'][e]:.4f}/{hist['val_accuracy'][e]:.4f}, expected {vl:.4f}/{va:.4f} "
+                        "on the LAST part of the data")
+    return [probe for probe, _, _ in runs], judge
 
-    def training_metrics():
-        hist, (tl, ta), _ = frozen_run(0.2)
+
+@train.check("training loss and accuracy: means over the epoch's examples")
+def _training_metrics(rng):
+    probe, (tl, ta), _ = _frozen_run(rng, 0.2)
+
+    def judge(out):
+        hist = out["history"]
+        _history_ok(hist, 2)
         for e in range(2):
-            _require(abs(hist["loss"][e] - tl) < 1e-5,
-                     f"epoch {e} loss {hist['loss'][e]:.5f}, expected {tl:.5f} (mean over the training examples)")
-            _require(abs(hist["accuracy"][e] - ta) < 1e-9,
-                     f"epoch {e} accuracy {hist['accuracy'][e]:.4f}, expected {ta:.4f}")
-    s.check("training loss and accuracy: means over the epoch's examples", training_metrics)
+            require(abs(hist["loss"][e] - tl) < 1e-5,
+                    f"epoch {e} loss {hist['loss'][e]:.5f}, expected {tl:.5f} (mean over the training examples)")
+            require(abs(hist["accuracy"][e] - ta) < 1e-9, f"epoch {e} accuracy {hist['accuracy'][e]:.4f}, expected {ta:.4f}")
+    return probe, judge
 
-    def optimiser_steps(name, lr):
-        x, y = _toy_data(n=50, seed=4)
-        with _own_rng(4):
-            mine = _BagModel(scale=0.5)
-        theirs = copy.deepcopy(mine)
+
+def _optimiser_check(name: str, optimizer: str, lr_range: tuple[float, float]):
+    @train.check(name)
+    def check(rng):
+        lr = round(float(rng.uniform(*lr_range)), 4)
+        x, y = _toy_data(rng, 50)
+        weights = _bag_weights(rng, 0.5)
         # One batch per epoch: the updates do not depend on the shuffling.
-        kwargs = dict(epochs=3, batch_size=64, optimizer=name, lr=lr, validation_split=0.2)
-        ref.train_model(mine, x, y, **kwargs)
-        train_model(theirs, x, y, **kwargs)
-        for (n, a), b in zip(mine.named_parameters(), theirs.parameters()):
-            if not torch.allclose(a, b, atol=1e-6):
-                raise CheckFailed(f"optimizer={name!r}, lr={lr}: after 3 full-batch epochs `{n}` differs from "
-                                  f"the reference by {(a - b).abs().max():.2e} (loss, optimizer or data used?)")
-    s.check("Adam steps on the mean BCE-with-logits loss of the training part",
-            lambda: optimiser_steps("adam", 0.05))
-    s.check("optimizer='rmsprop' uses RMSprop with the given lr", lambda: optimiser_steps("rmsprop", 0.01))
+        kwargs = dict(epochs=3, batch_size=64, optimizer=optimizer, lr=lr, validation_split=0.2)
 
-    def learns():
-        with _own_rng(5):
-            model = _BagModel(scale=0.1)
-        x, y = _toy_data(n=400, seed=5)
-        hist = train_model(model, x, y, epochs=8, batch_size=16, lr=0.2, seed=1)
+        def judge(out):
+            mine = kit.bag_model(weights)
+            ref.train_model(mine, x, y, **kwargs)
+            theirs = out["state"]
+            for n, a in mine.state_dict().items():
+                b = theirs[n]
+                if not torch.allclose(a, b, atol=1e-6):
+                    raise CheckFailed(f"optimizer={optimizer!r}, lr={lr}: after 3 full-batch epochs `{n}` differs "
+                                      f"from the reference by {(a - b).abs().max():.2e} (loss, optimizer or data used?)")
+        return _train_probe(weights, x, y, **kwargs), judge
+    return check
+
+
+_optimiser_check("Adam steps on the mean BCE-with-logits loss of the training part", "adam", (0.03, 0.08))
+_optimiser_check("optimizer='rmsprop' uses RMSprop with the given lr", "rmsprop", (0.005, 0.02))
+
+
+@train.check("mini-batch training learns an easy task")
+def _learns(rng):
+    kwargs = dict(epochs=8, batch_size=16, lr=0.2)
+    while True:  # a draw on which the reference reaches 95% (it nearly always reaches 100%)
+        weights, (x, y), seed = _bag_weights(rng, 0.1), _toy_data(rng, 400), int(rng.integers(0, 1000))
+        hist = ref.train_model(kit.bag_model(weights), x, y, seed=seed, **kwargs)
+        if hist["val_accuracy"][-1] >= 0.95 and hist["loss"][-1] < hist["loss"][0]:
+            break
+
+    def judge(out):
+        hist = out["history"]
         _history_ok(hist, 8)
-        _require(hist["loss"][-1] < hist["loss"][0], "training loss did not go down")
-        _require(hist["val_accuracy"][-1] >= 0.9,
-                 f"val_accuracy {hist['val_accuracy'][-1]:.3f} after 8 epochs on an easy task (reference: 1.0)")
-    s.check("mini-batch training learns an easy task", learns)
-
-    def callback():
-        with _own_rng(6):
-            model = _BagModel()
-        x, y = _toy_data(seed=6)
-        calls = []
-        hist = train_model(model, x, y, epochs=3, batch_size=16, lr=0.01,
-                           callback=lambda epoch, logs, m: calls.append((epoch, dict(logs), m)))
-        _require([c[0] for c in calls] == [0, 1, 2], f"callback epochs {[c[0] for c in calls]}, expected [0, 1, 2]")
-        _require(all(c[2] is model for c in calls), "callback should receive the model being trained")
-        for epoch, logs, _ in calls:
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                _require(key in logs and abs(float(logs[key]) - hist[key][epoch]) < 1e-9,
-                         f"callback logs[{key!r}] at epoch {epoch} differ from the history")
-    s.check("callback(epoch, logs, model) after every epoch", callback)
-    return s.finish()
+        require(hist["loss"][-1] < hist["loss"][0], "training loss did not go down")
+        require(hist["val_accuracy"][-1] >= 0.9,
+                f"val_accuracy {hist['val_accuracy'][-1]:.3f} after 8 epochs on an easy task (reference: "
+                f"{ref_acc:.3f})")
+    ref_acc = hist["val_accuracy"][-1]
+    return _train_probe(weights, x, y, seed=seed, **kwargs), judge
 
 
-# ------------------------------------------------------------- best epoch
+@train.check("callback(epoch, logs, model) after every epoch")
+def _callback(rng):
+    epochs = int(rng.integers(2, 5))
+    x, y = _toy_data(rng, int(rng.integers(50, 71)))
+    kwargs = dict(epochs=epochs, batch_size=16, lr=0.01)
 
-def check_best_epoch(best_epoch, keep_best_class, points=3):
-    s = _SeededScorer("test_best_epoch", points)
-    history = {"loss": [0.69, 0.55, 0.45, 0.36, 0.30, 0.25],
-               "accuracy": [0.55, 0.70, 0.78, 0.84, 0.88, 0.91],
-               "val_loss": [0.67, 0.58, 0.54, 0.56, 0.61, 0.66],
-               "val_accuracy": [0.58, 0.69, 0.73, 0.74, 0.72, 0.71]}
+    def judge(out):
+        hist, calls = out["history"], out["calls"]
+        _history_ok(hist, epochs)
+        seen = [c["epoch"] for c in calls]
+        require(seen == list(range(epochs)), f"callback epochs {seen}, expected {list(range(epochs))}")
+        require(all(c["same_model"] for c in calls), "callback should receive the model being trained")
+        for c in calls:
+            epoch, logs = c["epoch"], c["logs"]
+            for key in HISTORY_KEYS:
+                require(key in logs and abs(_as_float(logs[key], f"logs[{key!r}]") - hist[key][epoch]) < 1e-9,
+                        f"callback logs[{key!r}] at epoch {epoch} differ from the history")
+    return Probe("train_callback", weights=_bag_weights(rng, 1.5), x=x, y=y, kwargs=kwargs), judge
 
-    def selects():
-        got = best_epoch(history)
-        _require(int(got) == 3, f"best_epoch gave {got}, expected 3 (highest val_accuracy; "
-                 "0-based; training loss keeps falling while the model overfits)")
-        rng = np.random.default_rng(9)
-        for _ in range(20):
-            h = {k: list(rng.random(7)) for k in history}
-            _require(int(best_epoch(h)) == ref.best_epoch(h), "best_epoch disagrees on a random history")
-    s.check("best epoch = highest validation accuracy", selects)
 
-    def ties():
-        h = dict(history, val_accuracy=[0.5, 0.8, 0.7, 0.8, 0.8, 0.6])
-        _require(int(best_epoch(h)) == 1, f"best_epoch gave {best_epoch(h)} for a tie, expected the first (1)")
-    s.check("ties: the earliest best epoch", ties)
+check_train_model = train.entry_point()
 
-    def run_keeper(keeper):
-        """Fake training: weights change in place every epoch, as an optimiser does."""
-        with _own_rng(3):
-            model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 1))
-        snapshots = []
-        for epoch in range(len(history["loss"])):
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(0.1 * (epoch + 1))
-            snapshots.append(copy.deepcopy(model.state_dict()))
-            keeper.update(epoch, {k: v[epoch] for k, v in history.items()}, model)
-        return model, snapshots
 
-    def tracks():
-        keeper = keep_best_class()
-        run_keeper(keeper)
-        _require(keeper.best_epoch == 3, f"best_epoch attribute {keeper.best_epoch}, expected 3")
-        _require(abs(float(keeper.best_score) - 0.74) < 1e-12, f"best_score {keeper.best_score}, expected 0.74")
-    s.check("KeepBest tracks the best epoch and score", tracks)
+# ============================================================= best epoch
 
-    def restores():
-        keeper = keep_best_class()
-        model, snapshots = run_keeper(keeper)
-        out = keeper.restore(model)
-        target = out if isinstance(out, nn.Module) else model
-        for k, v in target.state_dict().items():
-            if not torch.equal(v, snapshots[3][k]):
-                last = torch.equal(v, snapshots[-1][k])
-                raise CheckFailed(f"restored `{k}` is not epoch 3's" +
+best = _unit("best_epoch/KeepBest", "test_best_epoch", 3, ("best_epoch", "keep_best_class"))
+
+
+def _overfitting(rng, epochs: int, peak: int) -> dict:
+    """A history whose training loss keeps falling while val_accuracy peaks once, at ``peak``."""
+    loss = 0.7 - np.cumsum(rng.uniform(0.02, 0.12, size=epochs))
+    acc = 0.5 + np.cumsum(rng.uniform(0.01, 0.07, size=epochs))
+    top = rng.uniform(0.65, 0.85)
+    val_acc = np.empty(epochs)
+    val_acc[peak] = top
+    val_acc[:peak] = top - np.cumsum(rng.uniform(0.005, 0.06, size=peak))[::-1]
+    val_acc[peak + 1:] = top - np.cumsum(rng.uniform(0.005, 0.04, size=epochs - peak - 1))
+    val_loss = 0.7 - 0.5 * (val_acc - 0.5) + rng.uniform(0, 0.01, size=epochs)
+    return {"loss": loss.tolist(), "accuracy": acc.tolist(), "val_loss": val_loss.tolist(),
+            "val_accuracy": val_acc.tolist()}
+
+
+def _peaked(rng) -> tuple[dict, int]:
+    epochs = int(rng.integers(5, 9))
+    peak = int(rng.integers(1, epochs - 1))  # neither the first nor the last epoch
+    return _overfitting(rng, epochs, peak), peak
+
+
+@best.check("best epoch = highest validation accuracy")
+def _selects(rng):
+    history, peak = _peaked(rng)
+    randoms = [{k: [float(v) for v in rng.random(7)] for k in HISTORY_KEYS} for _ in range(20)]
+
+    def judge(outs):
+        got = _as_int(outs[0], "best_epoch")
+        require(got == peak, f"best_epoch gave {got}, expected {peak} (highest val_accuracy; "
+                "0-based; training loss keeps falling while the model overfits)")
+        for h, out in zip(randoms, outs[1:]):
+            got, want = _as_int(out, "best_epoch"), ref.best_epoch(h)
+            require(got == want, f"best_epoch disagrees on a random history: {got}, expected {want} "
+                    f"for val_accuracy {np.round(h['val_accuracy'], 3).tolist()}")
+    return _calls("best_epoch", [_case(h) for h in [history] + randoms]), judge
+
+
+@best.check("ties: the earliest best epoch")
+def _best_ties(rng):
+    epochs = int(rng.integers(5, 9))
+    history = _overfitting(rng, epochs, 0)
+    top = round(float(rng.uniform(0.7, 0.9)), 2)
+    tied = sorted(int(v) for v in rng.choice(epochs - 1, size=int(rng.integers(2, 4)), replace=False))
+    scores = [round(top - float(rng.uniform(0.01, 0.2)), 2) for _ in range(epochs)]
+    for e in tied:
+        scores[e] = top
+    history["val_accuracy"] = scores
+
+    def judge(outs):
+        got = _as_int(outs[0], "best_epoch")
+        require(got == tied[0], f"best_epoch gave {got} for a tie (val_accuracy {scores}), "
+                f"expected the first ({tied[0]})")
+    return _calls("best_epoch", [_case(history)]), judge
+
+
+def _fake_run(rng, restore: bool):
+    history, peak = _peaked(rng)
+    inputs, hidden = int(rng.integers(3, 7)), int(rng.integers(2, 6))
+    weights = {k: _float32(rng.normal(0.0, 0.5, size=tuple(t.shape)))
+               for k, t in kit.TwoLayer(inputs, hidden).state_dict().items()}
+    steps = [float(v) for v in rng.uniform(0.05, 0.3, size=len(history["loss"]))]
+    probe = Probe("keep_best", weights=weights, history=history, steps=steps, restore=restore)
+    return probe, history, peak, weights, steps
+
+
+@best.check("KeepBest tracks the best epoch and score")
+def _tracks(rng):
+    probe, history, peak, _, _ = _fake_run(rng, restore=False)
+    score = history["val_accuracy"][peak]
+
+    def judge(out):
+        require(out["best_epoch"] == peak, f"best_epoch attribute {out['best_epoch']}, expected {peak}")
+        got = _as_float(out["best_score"], "best_score")
+        require(abs(got - score) < 1e-12, f"best_score {got}, expected {score}")
+    return probe, judge
+
+
+class _Snapshots:
+    """A keeper that keeps every epoch's weights: the expected states of a fake run."""
+
+    def __init__(self):
+        self.states = []
+
+    def update(self, epoch, logs, model):
+        self.states.append(kit.state(model))
+
+
+@best.check("restore() brings back the best epoch's weights")
+def _restores(rng):
+    probe, history, peak, weights, steps = _fake_run(rng, restore=True)
+
+    def judge(out):
+        snapshots = _Snapshots()
+        kit.fake_training(snapshots, kit.two_layer(weights), history, steps)
+        restored = out["restored"]
+        for k, want in snapshots.states[peak].items():
+            v = restored.get(k)
+            require(isinstance(v, torch.Tensor) and v.shape == want.shape, f"restored state has no `{k}` of shape "
+                    f"{tuple(want.shape)}")
+            if not torch.equal(v, want):
+                last = torch.equal(v, snapshots.states[-1][k])
+                raise CheckFailed(f"restored `{k}` is not epoch {peak}'s" +
                                   (" but the last epoch's: keep a copy, state_dict() tensors change "
                                    "in place while training" if last else ""))
-    s.check("restore() brings back the best epoch's weights", restores)
-
-    def improved_flag():
-        keeper = keep_best_class()
-        model = nn.Linear(2, 1)
-        flags = [bool(keeper.update(e, {"val_accuracy": a}, model)) for e, a in enumerate([0.5, 0.6, 0.6, 0.55, 0.7])]
-        _require(flags == [True, True, False, False, True], f"update() returned {flags}, expected "
-                 "[True, True, False, False, True] (True only on a strict improvement)")
-    s.check("update() says whether the score improved", improved_flag)
-    return s.finish()
+    return probe, judge
 
 
-# -------------------------------------------------------- parameter ratio
+@best.check("update() says whether the score improved")
+def _improved_flag(rng):
+    moves = ["up", "same", "down"] + [str(m) for m in rng.choice(["up", "same", "down"], size=int(rng.integers(1, 4)))]
+    moves = [moves[i] for i in rng.permutation(len(moves))]
+    scores = [round(float(rng.uniform(0.4, 0.6)), 3)]
+    top = scores[0]
+    for m in moves:
+        delta = round(float(rng.uniform(0.01, 0.1)), 3)
+        scores.append(top + delta if m == "up" else top - delta if m == "down" else top)
+        top = max(top, scores[-1])
+    want = [True] + [m == "up" for m in moves]
 
-def check_param_ratio(recurrent_param_count, points=2):
-    s = _SeededScorer("test_param_ratio", points)
-    sizes = [(50, 5), (1, 1), (10, 3), (32, 64), (50, 100), (7, 128)]
+    def judge(outs):
+        flags = [bool(f) for f in outs]
+        require(flags == want, f"update() returned {flags} for val_accuracy {scores}, expected {want} "
+                "(True only on a strict improvement)")
+    return Probe("update_flags", scores=scores), judge
 
-    def torch_counts(bias):
-        for kind, cls in ref.RECURRENT.items():
-            for d, h in sizes:
+
+check_best_epoch = best.entry_point()
+
+
+# ========================================================= parameter ratio
+
+ratio = _unit("recurrent_param_count", "test_param_ratio", 2, ("recurrent_param_count",))
+
+
+def _sizes(rng) -> list[tuple[int, int]]:
+    """Six (input, hidden) pairs: one tiny, the rest up to 128."""
+    tiny = [(int(rng.integers(1, 4)), int(rng.integers(1, 4)))]
+    return tiny + [(int(d), int(h)) for d, h in rng.integers(1, 129, size=(5, 2))]
+
+
+def _torch_check(name: str, bias: bool):
+    @ratio.check(name)
+    def check(rng):
+        cases = [(kind, d, h) for kind in KINDS for d, h in _sizes(rng)]
+        biases = 2 if bias else 0
+
+        def judge(outs):
+            for (kind, d, h), out in zip(cases, outs):
+                cls = ref.RECURRENT[kind]
                 want = sum(p.numel() for p in cls(d, h, bias=bias).parameters())
-                got = recurrent_param_count(kind, d, h, biases=2 if bias else 0)
-                _require(int(got) == want, f"{kind}(input {d}, hidden {h}, biases={2 if bias else 0}): "
-                         f"{got}, expected {want} (count of torch.nn.{cls.__name__})")
-    s.check("matches torch.nn.RNN/LSTM/GRU (two bias vectors)", lambda: torch_counts(True))
-    s.check("biases=0 matches bias=False", lambda: torch_counts(False))
-
-    def keras():
-        got = int(recurrent_param_count("rnn", 50, 5, biases=1))
-        _require(got == 280, f"Keras SimpleRNN(5) on 50 features: {got}, expected 280 (one bias vector)")
-        got = int(recurrent_param_count("lstm", 50, 5, biases=1))
-        _require(got == ref.recurrent_param_count("lstm", 50, 5, 1), f"Keras LSTM(5) on 50 features: {got}")
-    s.check("biases=1 gives the Keras counts (280 for the SimpleRNN)", keras)
-
-    def ratio():
-        for d, h in sizes:
-            r = Fraction(int(recurrent_param_count("gru", d, h)), int(recurrent_param_count("lstm", d, h)))
-            _require(r == Fraction(3, 4), f"GRU:LSTM for input {d}, hidden {h} is {r}, expected exactly 3/4")
-    s.check("GRU:LSTM is exactly 3:4 for any sizes", ratio)
-    return s.finish()
+                got = _as_int(out, f"{kind}(input {d}, hidden {h}, biases={biases})")
+                require(got == want, f"{kind}(input {d}, hidden {h}, biases={biases}): "
+                        f"{got}, expected {want} (count of torch.nn.{cls.__name__})")
+        return _calls("recurrent_param_count", [_case(k, d, h, biases=biases) for k, d, h in cases]), judge
+    return check
 
 
-# ------------------------------------------------------------------- plot
+_torch_check("matches torch.nn.RNN/LSTM/GRU (two bias vectors)", True)
+_torch_check("biases=0 matches bias=False", False)
 
-def _panel(fig, word):
-    found = [ax for ax in fig.axes if word in f"{ax.get_title()} {ax.get_ylabel()}".lower()]
-    _require(len(found) == 1, f"expected one panel whose title or y label says '{word}', found {len(found)}")
+
+@ratio.check("biases=1 gives the Keras counts (280 for the SimpleRNN)")
+def _keras(rng):
+    cases = [("rnn", 50, 5)] + [(kind, d, h) for kind in KINDS for d, h in _sizes(rng)[:2]]
+
+    def judge(outs):
+        got = _as_int(outs[0], "Keras SimpleRNN(5)")
+        require(got == 280, f"Keras SimpleRNN(5) on 50 features: {got}, expected 280 (one bias vector)")
+        for (kind, d, h), out in zip(cases[1:], outs[1:]):
+            got, want = _as_int(out, kind), ref.recurrent_param_count(kind, d, h, 1)
+            require(got == want, f"Keras {kind.upper()}({h}) on {d} features: {got}, expected {want}")
+    return _calls("recurrent_param_count", [_case(k, d, h, biases=1) for k, d, h in cases]), judge
+
+
+@ratio.check("GRU:LSTM is exactly 3:4 for any sizes")
+def _ratio(rng):
+    sizes = _sizes(rng)
+
+    def judge(outs):
+        for i, (d, h) in enumerate(sizes):
+            gru, lstm = (_as_int(v, "recurrent_param_count") for v in outs[2 * i:2 * i + 2])
+            require(lstm != 0, f"LSTM count for input {d}, hidden {h} is 0")
+            r = Fraction(gru, lstm)
+            require(r == Fraction(3, 4), f"GRU:LSTM for input {d}, hidden {h} is {r}, expected exactly 3/4")
+    return _calls("recurrent_param_count", [_case(k, d, h) for d, h in sizes for k in ("gru", "lstm")]), judge
+
+
+check_param_ratio = ratio.entry_point()
+
+
+# ================================================================= plot
+
+plot = _unit("plot_history", "test_plot_history", 2, ("plot_history",))
+FIGURE = "matplotlib.figure.Figure"
+
+
+def _plot_history(rng) -> dict:
+    epochs = int(rng.integers(3, 8))
+    return {"loss": (0.7 - np.cumsum(rng.uniform(0.02, 0.1, epochs))).round(4).tolist(),
+            "accuracy": (0.5 + np.cumsum(rng.uniform(0.02, 0.08, epochs))).round(4).tolist(),
+            "val_loss": rng.uniform(0.4, 0.7, epochs).round(4).tolist(),
+            "val_accuracy": rng.uniform(0.5, 0.8, epochs).round(4).tolist()}
+
+
+def _figure(out) -> list[dict]:
+    require(FIGURE in out["types"], "no figure")
+    return out["axes"]
+
+
+def _panel(axes, word):
+    found = [ax for ax in axes if word in f"{ax['title']} {ax['ylabel']}".lower()]
+    require(len(found) == 1, f"expected one panel whose title or y label says '{word}', found {len(found)}")
     return found[0]
 
 
+def _labelled(ax):
+    return [ln for ln in ax["lines"] if not ln["label"].startswith("_")]
+
+
 def _line(ax, which, values, panel):
-    matches = [ln for ln in ax.get_lines() if which in str(ln.get_label()).lower()
-               and not str(ln.get_label()).startswith("_")]
+    matches = [ln for ln in _labelled(ax) if which in ln["label"].lower()]
     if which == "train":
-        matches = [ln for ln in matches if "val" not in str(ln.get_label()).lower()]
-    _require(len(matches) == 1, f"{panel} panel: expected one line labelled with '{which}', found "
-             f"{[ln.get_label() for ln in ax.get_lines()]}")
+        matches = [ln for ln in matches if "val" not in ln["label"].lower()]
+    require(len(matches) == 1, f"{panel} panel: expected one line labelled with '{which}', found "
+            f"{[ln['label'] for ln in ax['lines']]}")
     ln = matches[0]
-    y = np.asarray(ln.get_ydata(), dtype=float)
-    _require(y.shape == (len(values),) and np.allclose(y, values),
-             f"{panel} panel: the '{ln.get_label()}' line shows {np.round(y, 3).tolist()}, expected {values}")
-    return ln
+    y = ln["y"]
+    require(y is not None and y.shape == (len(values),) and np.allclose(y, values),
+            f"{panel} panel: the '{ln['label']}' line shows "
+            f"{np.round(y, 3).tolist() if y is not None else 'no numbers'}, expected {values}")
 
 
-def check_plot_history(plot_history, points=2):
-    import matplotlib
-    import matplotlib.pyplot as plt
+def _plot_check(name: str):
+    """Register ``judge_for(history) -> judge(figure description)`` with a fresh history."""
+    def register(judge_for):
+        @plot.check(name)
+        def check(rng):
+            history = _plot_history(rng)
+            return Probe("plot", history=history), judge_for(history)
+        return judge_for
+    return register
 
-    s = _SeededScorer("test_plot_history", points)
-    history = {"loss": [0.69, 0.52, 0.41, 0.33], "accuracy": [0.52, 0.74, 0.81, 0.86],
-               "val_loss": [0.66, 0.55, 0.53, 0.58], "val_accuracy": [0.60, 0.71, 0.74, 0.72]}
-    figs = []
 
-    def make():
-        before = set(plt.get_fignums())
-        fig = plot_history(history)
-        figs.extend(plt.figure(n) for n in set(plt.get_fignums()) - before)
-        _require(isinstance(fig, matplotlib.figure.Figure),
-                 f"plot_history should return the matplotlib Figure, got {type(fig).__name__}")
-        figs.append(fig)
-        return fig
+@_plot_check("returns a Figure with two panels")
+def _two_panels(history):
+    def judge(out):
+        require(FIGURE in out["types"], f"plot_history should return the matplotlib Figure, got "
+                                        f"{out['types'][0].rsplit('.', 1)[-1]}")
+        require(len([ax for ax in out["axes"] if ax["lines"]]) == 2,
+                "expected two panels with lines (loss and accuracy)")
+    return judge
 
-    state = {}
 
-    def figure():
-        state["fig"] = make()
-        _require(len([ax for ax in state["fig"].axes if ax.get_lines()]) == 2,
-                 "expected two panels with lines (loss and accuracy)")
-    s.check("returns a Figure with two panels", figure)
+def _metric_panel(word, keys):
+    def judge_for(history):
+        def judge(out):
+            ax = _panel(_figure(out), word)
+            _line(ax, "train", history[keys[0]], word)
+            _line(ax, "val", history[keys[1]], word)
+            require(ax["legend"], f"{word} panel has no legend")
+        return judge
+    return judge_for
 
-    def panel(word, keys):
-        fig = state.get("fig")
-        _require(fig is not None, "no figure")
-        ax = _panel(fig, word)
-        _line(ax, "train", history[keys[0]], word)
-        _line(ax, "val", history[keys[1]], word)
-        _require(ax.get_legend() is not None, f"{word} panel has no legend")
-        return ax
-    s.check("loss panel: labelled train and validation loss", lambda: panel("loss", ("loss", "val_loss")))
-    s.check("accuracy panel: labelled train and validation accuracy",
-            lambda: panel("acc", ("accuracy", "val_accuracy")))
 
-    def x_axis():
-        fig = state.get("fig")
-        _require(fig is not None, "no figure")
-        for ax in fig.axes:
-            for ln in ax.get_lines():
-                if str(ln.get_label()).startswith("_"):
-                    continue
-                x = np.asarray(ln.get_xdata(), dtype=float)
-                _require(np.array_equal(x, [1, 2, 3, 4]), f"line '{ln.get_label()}' has x {x.tolist()}, "
-                         "expected epochs 1..4")
-    s.check("x axis: epochs 1..E", x_axis)
+_plot_check("loss panel: labelled train and validation loss")(_metric_panel("loss", ("loss", "val_loss")))
+_plot_check("accuracy panel: labelled train and validation accuracy")(
+    _metric_panel("acc", ("accuracy", "val_accuracy")))
 
-    def side_by_side():
-        fig = state.get("fig")
-        _require(fig is not None, "no figure")
-        loss, acc = _panel(fig, "loss"), _panel(fig, "acc")
-        lb, ab = loss.get_position(), acc.get_position()
-        _require(lb.x1 <= ab.x0 + 1e-6 and abs(lb.y0 - ab.y0) < 0.05,
-                 "the loss panel should be left of the accuracy panel, side by side")
-    s.check("loss left, accuracy right", side_by_side)
-    for fig in figs:
-        plt.close(fig)
-    return s.finish()
+
+@_plot_check("x axis: epochs 1..E")
+def _x_axis(history):
+    epochs = list(range(1, len(history["loss"]) + 1))
+
+    def judge(out):
+        for ax in _figure(out):
+            for ln in _labelled(ax):
+                x = ln["x"]
+                require(x is not None and np.array_equal(x, epochs), f"line '{ln['label']}' has x "
+                        f"{x.tolist() if x is not None else 'that are not numbers'}, expected epochs 1..{len(epochs)}")
+    return judge
+
+
+@_plot_check("loss left, accuracy right")
+def _side_by_side(history):
+    def judge(out):
+        axes = _figure(out)
+        lb, ab = _panel(axes, "loss")["position"], _panel(axes, "acc")["position"]
+        require(lb[2] <= ab[0] + 1e-6 and abs(lb[1] - ab[1]) < 0.05,
+                "the loss panel should be left of the accuracy panel, side by side")
+    return judge
+
+
+check_plot_history = plot.entry_point()

@@ -274,11 +274,11 @@ class Unit:
         """Plan, probe in this process and judge; every value goes through ``wire``."""
         rng = np.random.default_rng(LOCAL_SEED if seed is None else seed)
         names = {p: f"__obj_{p}" for p in self.objects}
-        plan = self.plan(rng, bindings=names, options=options, points=points)
         user_ns = {names[p]: objects[p] for p in self.objects if p in objects}
-        with _rng_kept():
+        with _rng_kept():  # checks and judges may build torch modules too, not only the probes
+            plan = self.plan(rng, bindings=names, options=options, points=points)
             payload = kernel_side.run(user_ns, plan.kernel, self.probe_source(), wire, emit=emit)
-        return self.judge(plan, wire.loads(wire.dumps(payload)))
+            return self.judge(plan, wire.loads(wire.dumps(payload)))
 
     def entry_point(self):
         """The function a notebook's hidden test calls: ``f(*objects, *options, points=...)``.
