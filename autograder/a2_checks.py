@@ -38,6 +38,22 @@ def _calls(fn: str, cases: list[dict], **extra) -> Probe:
     return Probe("call", fn=fn, cases=cases, **extra)
 
 
+def _per_case(unit: Unit, name: str, probes, compare):
+    """Decorator: register ``draw(rng) -> [case, ...]`` as check ``name`` of ``unit``. The
+    kernel runs ``probes(cases)`` (one output per case); ``compare(case, output)`` judges."""
+    def register(draw):
+        @unit.check(name)
+        def check(rng):
+            cases = draw(rng)
+
+            def judge(outs):
+                for case, out in zip(cases, outs):
+                    compare(case, out)
+            return probes(cases), judge
+        return draw
+    return register
+
+
 def _kind(value) -> str:
     """How a returned value reads in a message (probes send unsendable objects as '<T object>')."""
     if isinstance(value, str) and value.startswith("<"):
@@ -101,18 +117,9 @@ def _mixed(rng, maxlen: int) -> list[list[int]]:
 
 
 def _padding_check(name: str):
-    """Register ``draw(rng) -> [(what, sequences, kwargs)]`` as a check against the reference."""
-    def register(draw):
-        @pad.check(name)
-        def check(rng):
-            cases = draw(rng)
-
-            def judge(outs):
-                for (what, seqs, kwargs), got in zip(cases, outs):
-                    _same_padding(got, ref.pad_sequences(seqs, **kwargs), what)
-            return _calls("pad_sequences", [_case(s, **kw) for _, s, kw in cases]), judge
-        return draw
-    return register
+    """Register ``draw(rng) -> [(what, sequences, kwargs)]``: pad_sequences against the reference."""
+    return _per_case(pad, name, lambda cases: _calls("pad_sequences", [_case(s, **kw) for _, s, kw in cases]),
+                     lambda case, got: _same_padding(got, ref.pad_sequences(case[1], **case[2]), case[0]))
 
 
 def _same_padding(got, want, what):
@@ -176,7 +183,8 @@ def _random_cases(rng):
         kwargs = dict(maxlen=None if case % 10 == 0 else int(rng.integers(1, 12)),
                       padding=("pre", "post")[case % 2], truncating=("pre", "post")[(case // 2) % 2],
                       value=int(rng.integers(-1, 3)))
-        seqs = [[int(v) for v in rng.integers(1, 50, size=k)] for k in rng.integers(0, 16, size=int(rng.integers(1, 9)))]
+        lengths = rng.integers(0, 16, size=int(rng.integers(1, 9)))
+        seqs = [[int(v) for v in rng.integers(1, 50, size=k)] for k in lengths]
         cases.append((f"random case {case} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})", seqs, kwargs))
     return cases
 
@@ -280,20 +288,18 @@ def _indexed(rng, k: int) -> tuple[list[str], dict]:
     return sorted(index, key=index.get), index
 
 
-def _sequences_check(name: str):
-    """Register ``draw(rng) -> (what, docs, index, kwargs)`` as a docs_to_sequences check."""
-    def register(draw):
-        @vocab.check(name)
-        def check(rng):
-            what, docs, index, kwargs = draw(rng)
+def _same_sequences(case, out):
+    what, docs, index, kwargs = case
+    got = _int_lists(out, len(docs), what)
+    want = ref.docs_to_sequences(docs, index, **kwargs)
+    require(got == want, f"{what}: got {got}, expected {want}")
 
-            def judge(outs):
-                got = _int_lists(outs[0], len(docs), what)
-                want = ref.docs_to_sequences(docs, index, **kwargs)
-                require(got == want, f"{what}: got {got}, expected {want}")
-            return _calls("docs_to_sequences", [_case(docs, index, **kwargs)]), judge
-        return draw
-    return register
+
+def _sequences_check(name: str):
+    """Register ``draw(rng) -> [(what, docs, index, kwargs)]``: docs_to_sequences against the reference."""
+    return _per_case(vocab, name,
+                     lambda cases: _calls("docs_to_sequences", [_case(d, i, **kw) for _, d, i, kw in cases]),
+                     _same_sequences)
 
 
 def _shuffled(rng, words) -> list[str]:
@@ -304,14 +310,14 @@ def _shuffled(rng, words) -> list[str]:
 def _offset(rng):
     words, index = _indexed(rng, int(rng.integers(5, 9)))
     docs = [[str(w) for w in rng.choice(words, size=int(rng.integers(1, 6)))] for _ in range(3)]
-    return "docs_to_sequences", docs, index, {}
+    return [("docs_to_sequences", docs, index, {})]
 
 
 @_sequences_check("indices >= num_words become the OOV index 2")
 def _cut(rng):
     words, index = _indexed(rng, int(rng.integers(6, 11)))
     n = int(rng.integers(5, len(words) + 3))
-    return f"num_words={n}", [_shuffled(rng, words)], index, {"num_words": n}
+    return [(f"num_words={n}", [_shuffled(rng, words)], index, {"num_words": n})]
 
 
 @_sequences_check("num_words at the boundary (index num_words - 1 kept, num_words dropped)")
@@ -319,7 +325,7 @@ def _boundary(rng):
     words, index = _indexed(rng, int(rng.integers(6, 11)))
     n = int(rng.integers(5, len(words) + 4))  # ranks n - 4 and n - 3 are indices n - 1 and n
     edge = [words[n - 5], words[n - 4]]
-    return f"num_words={n}", [_shuffled(rng, words), _shuffled(rng, edge)], index, {"num_words": n}
+    return [(f"num_words={n}", [_shuffled(rng, words), _shuffled(rng, edge)], index, {"num_words": n})]
 
 
 @_sequences_check("words missing from the index are OOV")
@@ -327,14 +333,14 @@ def _unknown(rng):
     words, index = _indexed(rng, int(rng.integers(4, 8)))
     strangers = [w.upper() for w in _words(rng, 3)]
     n = int(rng.integers(len(words) + 4, 200))
-    return "unknown word", [_shuffled(rng, words[:3] + strangers)], index, {"num_words": n}
+    return [("unknown word", [_shuffled(rng, words[:3] + strangers)], index, {"num_words": n})]
 
 
 @_sequences_check("an empty review is just the start index")
 def _empty(rng):
     words, index = _indexed(rng, int(rng.integers(4, 8)))
     docs = [[], [str(w) for w in rng.choice(words, size=3)], []]
-    return "empty review", _shuffled(rng, docs), index, {"num_words": int(rng.integers(100, 3000))}
+    return [("empty review", _shuffled(rng, docs), index, {"num_words": int(rng.integers(100, 3000))})]
 
 
 @_sequences_check("start_char, oov_char and index_from are honoured")
@@ -345,13 +351,13 @@ def _custom(rng):
     start, oov = (int(v) for v in rng.choice([v for v in range(3, 12) if v != num_words], size=2, replace=False))
     kwargs = {"num_words": num_words, "start_char": start, "oov_char": oov, "index_from": index_from}
     doc = _shuffled(rng, words + [_words(rng, 1)[0].upper()])
-    return ", ".join(f"{k}={v}" for k, v in kwargs.items()), [doc], index, kwargs
+    return [(", ".join(f"{k}={v}" for k, v in kwargs.items()), [doc], index, kwargs)]
 
 
 @_sequences_check("start_char=None adds no start index")
 def _no_start(rng):
     words, index = _indexed(rng, int(rng.integers(4, 8)))
-    return "start_char=None", [_shuffled(rng, words)], index, {"start_char": None}
+    return [("start_char=None", [_shuffled(rng, words)], index, {"start_char": None})]
 
 
 @vocab.check("Keras-sized vocabulary: every index below 2000")
@@ -370,8 +376,11 @@ def _keras_size(rng):
         got = _int_lists(outs[0], len(docs), "num_words=2000")
         require(max((max(g) for g in got if g), default=0) <= 1999, "an index >= 2000 survived num_words=2000 "
                 "(it would overflow Embedding(2000, ...))")
-        require(got == ref.docs_to_sequences(docs, index, num_words=2000),
-                "a Zipf-like corpus with num_words=2000 differs from the reference")
+        want = ref.docs_to_sequences(docs, index, num_words=2000)
+        if got != want:
+            i = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
+            raise CheckFailed(f"a Zipf-like corpus with num_words=2000: review {i} is {got[i][:12]}..., "
+                              f"expected {want[i][:12]}...")
     return _calls("docs_to_sequences", [_case(docs, index, num_words=2000)]), judge
 
 
@@ -532,24 +541,20 @@ def _sentiment_spec(rng, kind: str, frozen=()) -> dict:
     return {"model": "sentiment", "sizes": list(_config(rng, kind, vocab_hi=800)), "frozen": list(frozen)}
 
 
+def _same_count(case, got):
+    what, spec = case
+    require(isinstance(got, dict), f"{what}: expected a dict, got {_kind(got)}")
+    got = {k: (_as_int(v, f"{what}[{k!r}]") if isinstance(v, (int, float, torch.Tensor, np.ndarray)) else v)
+           for k, v in got.items()}
+    want = ref.count_parameters(kit.count_model(spec))
+    require(got == want, f"{what}: got {got}, expected {want}")
+    require(list(got) == list(want), f"{what}: keys in order {list(got)}, expected {list(want)}")
+
+
 def _count_check(name: str):
     """Register ``draw(rng) -> [(what, spec)]``: count_parameters on each helper model."""
-    def register(draw):
-        @count.check(name)
-        def check(rng):
-            cases = draw(rng)
-
-            def judge(outs):
-                for (what, spec), got in zip(cases, outs):
-                    require(isinstance(got, dict), f"{what}: expected a dict, got {_kind(got)}")
-                    got = {k: (_as_int(v, f"{what}[{k!r}]") if isinstance(v, (int, float, torch.Tensor, np.ndarray))
-                               else v) for k, v in got.items()}
-                    want = ref.count_parameters(kit.count_model(spec))
-                    require(got == want, f"{what}: got {got}, expected {want}")
-                    require(list(got) == list(want), f"{what}: keys in order {list(got)}, expected {list(want)}")
-            return [Probe("count_parameters", spec=spec) for _, spec in cases], judge
-        return draw
-    return register
+    return _per_case(count, name, lambda cases: [Probe("count_parameters", spec=spec) for _, spec in cases],
+                     _same_count)
 
 
 @_count_check("SentimentRNN(rnn): 100,000 + 285 + 6 = 100,291")
@@ -705,7 +710,8 @@ def _training_metrics(rng):
         for e in range(2):
             require(abs(hist["loss"][e] - tl) < 1e-5,
                     f"epoch {e} loss {hist['loss'][e]:.5f}, expected {tl:.5f} (mean over the training examples)")
-            require(abs(hist["accuracy"][e] - ta) < 1e-9, f"epoch {e} accuracy {hist['accuracy'][e]:.4f}, expected {ta:.4f}")
+            require(abs(hist["accuracy"][e] - ta) < 1e-9,
+                    f"epoch {e} accuracy {hist['accuracy'][e]:.4f}, expected {ta:.4f}")
     return probe, judge
 
 
@@ -726,7 +732,8 @@ def _optimiser_check(name: str, optimizer: str, lr_range: tuple[float, float]):
                 b = theirs[n]
                 if not torch.allclose(a, b, atol=1e-6):
                     raise CheckFailed(f"optimizer={optimizer!r}, lr={lr}: after 3 full-batch epochs `{n}` differs "
-                                      f"from the reference by {(a - b).abs().max():.2e} (loss, optimizer or data used?)")
+                                      f"from the reference by {(a - b).abs().max():.2e} "
+                                      "(loss, optimizer or data used?)")
         return _train_probe(weights, x, y, **kwargs), judge
     return check
 
@@ -1015,35 +1022,29 @@ def _line(ax, which, values, panel):
 
 
 def _plot_check(name: str):
-    """Register ``judge_for(history) -> judge(figure description)`` with a fresh history."""
-    def register(judge_for):
-        @plot.check(name)
-        def check(rng):
-            history = _plot_history(rng)
-            return Probe("plot", history=history), judge_for(history)
-        return judge_for
+    """Register ``compare(history, figure description)`` on what plot_history draws for a
+    fresh random history."""
+    def register(compare):
+        _per_case(plot, name, lambda histories: [Probe("plot", history=h) for h in histories], compare)(
+            lambda rng: [_plot_history(rng)])
+        return compare
     return register
 
 
 @_plot_check("returns a Figure with two panels")
-def _two_panels(history):
-    def judge(out):
-        require(FIGURE in out["types"], f"plot_history should return the matplotlib Figure, got "
-                                        f"{out['types'][0].rsplit('.', 1)[-1]}")
-        require(len([ax for ax in out["axes"] if ax["lines"]]) == 2,
-                "expected two panels with lines (loss and accuracy)")
-    return judge
+def _two_panels(history, out):
+    require(FIGURE in out["types"], f"plot_history should return the matplotlib Figure, got "
+                                    f"{out['types'][0].rsplit('.', 1)[-1]}")
+    require(len([ax for ax in out["axes"] if ax["lines"]]) == 2, "expected two panels with lines (loss and accuracy)")
 
 
 def _metric_panel(word, keys):
-    def judge_for(history):
-        def judge(out):
-            ax = _panel(_figure(out), word)
-            _line(ax, "train", history[keys[0]], word)
-            _line(ax, "val", history[keys[1]], word)
-            require(ax["legend"], f"{word} panel has no legend")
-        return judge
-    return judge_for
+    def compare(history, out):
+        ax = _panel(_figure(out), word)
+        _line(ax, "train", history[keys[0]], word)
+        _line(ax, "val", history[keys[1]], word)
+        require(ax["legend"], f"{word} panel has no legend")
+    return compare
 
 
 _plot_check("loss panel: labelled train and validation loss")(_metric_panel("loss", ("loss", "val_loss")))
@@ -1052,26 +1053,21 @@ _plot_check("accuracy panel: labelled train and validation accuracy")(
 
 
 @_plot_check("x axis: epochs 1..E")
-def _x_axis(history):
+def _x_axis(history, out):
     epochs = list(range(1, len(history["loss"]) + 1))
-
-    def judge(out):
-        for ax in _figure(out):
-            for ln in _labelled(ax):
-                x = ln["x"]
-                require(x is not None and np.array_equal(x, epochs), f"line '{ln['label']}' has x "
-                        f"{x.tolist() if x is not None else 'that are not numbers'}, expected epochs 1..{len(epochs)}")
-    return judge
+    for ax in _figure(out):
+        for ln in _labelled(ax):
+            x = ln["x"]
+            require(x is not None and np.array_equal(x, epochs), f"line '{ln['label']}' has x "
+                    f"{x.tolist() if x is not None else 'that are not numbers'}, expected epochs 1..{len(epochs)}")
 
 
 @_plot_check("loss left, accuracy right")
-def _side_by_side(history):
-    def judge(out):
-        axes = _figure(out)
-        lb, ab = _panel(axes, "loss")["position"], _panel(axes, "acc")["position"]
-        require(lb[2] <= ab[0] + 1e-6 and abs(lb[1] - ab[1]) < 0.05,
-                "the loss panel should be left of the accuracy panel, side by side")
-    return judge
+def _side_by_side(history, out):
+    axes = _figure(out)
+    lb, ab = _panel(axes, "loss")["position"], _panel(axes, "acc")["position"]
+    require(lb[2] <= ab[0] + 1e-6 and abs(lb[1] - ab[1]) < 0.05,
+            "the loss panel should be left of the accuracy panel, side by side")
 
 
 check_plot_history = plot.entry_point()
