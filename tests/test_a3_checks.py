@@ -1,0 +1,176 @@
+"""a3_char_lm hidden checks, run in-process through their entry points on the notebook's
+cells (fast, no nbgrader): the solution earns every point, the release stubs none without
+a crash, each mutant loses points in its own unit and nowhere it could leak to, the
+messages name the mistake, and the checks leave the notebook's RNG alone."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from autograder import a3_checks as checks
+from autograder import a3_reference as ref
+from autograder.harness import Unit
+from mutants import load_mutants
+from nbcourse import REPO, cell_by_id
+
+torch.set_num_threads(1)
+
+A = "a3_char_lm"
+SOURCE_NB = nbformat.read(REPO / "source" / A / f"{A}.ipynb", as_version=4)
+RELEASE_NB = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
+MUTANTS = load_mutants("a3")
+
+# grade cell -> (entry point, notebook names it grades, solution cells those names come from)
+UNITS = {
+    "test_build_vocab": (checks.check_build_vocab, ("build_vocab",), {"build_vocab"}),
+    "test_encode_decode": (checks.check_encode_decode, ("encode", "decode"), {"encode_decode"}),
+    "test_make_windows": (checks.check_make_windows, ("make_windows",), {"make_windows"}),
+    "test_train_val_windows": (checks.check_train_val_windows,
+                               ("train_val_windows", "build_vocab", "encode", "make_windows"),
+                               {"train_val_windows", "build_vocab", "encode_decode", "make_windows"}),
+    "test_char_model": (checks.check_char_model, ("CharModel",), {"char_model"}),
+    "test_macs_per_step": (checks.check_macs_per_step, ("macs_per_step",), {"macs_per_step"}),
+    "test_model_size": (checks.check_model_size, ("model_size_bytes",), {"model_size_bytes"}),
+    "test_accuracy": (checks.check_accuracy, ("accuracy",), {"accuracy"}),
+    "test_bits_per_char": (checks.check_bits_per_char, ("bits_per_char",), {"bits_per_char"}),
+    "test_evaluate": (checks.check_evaluate, ("evaluate",), {"evaluate"}),
+    "test_generate": (checks.check_generate, ("generate",), {"generate"}),
+}
+ANSWER_CELLS = sorted(set().union(*(cells for _, _, cells in UNITS.values())))
+
+
+def _points(grade_id: str) -> float:
+    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+
+
+def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
+    """The notebook's imports plus its answer cells, as a kernel would hold them."""
+    ns: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(cell_by_id(nb, "setup").source, ns)
+    for cell_id in ANSWER_CELLS:
+        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
+    return ns
+
+
+def _run(grade_id: str, ns: dict, seed=None):
+    check, names, _ = UNITS[grade_id]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        score = check(*(ns[n] for n in names), points=_points(grade_id), seed=seed)
+    return score, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def solution_ns():
+    return _namespace(SOURCE_NB)
+
+
+def test_every_grade_cell_has_a_unit():
+    graded = {c.metadata.nbgrader.grade_id for c in SOURCE_NB.cells
+              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    assert graded == set(UNITS)
+    for gid, (check, names, _) in UNITS.items():
+        assert isinstance(check.unit, Unit) and check.unit.grade_id == gid
+        assert check.unit.objects == names
+        assert f"{check.__name__}({', '.join(names)}, points=" in cell_by_id(SOURCE_NB, gid).source
+
+
+@pytest.mark.parametrize("grade_id", UNITS)
+@pytest.mark.parametrize("seed", [None, 7])
+def test_solution_gets_full_points(solution_ns, grade_id, seed):
+    score, report = _run(grade_id, solution_ns, seed)
+    assert score == _points(grade_id), report
+
+
+@pytest.mark.parametrize("grade_id", UNITS)
+def test_reference_gets_full_points(grade_id):
+    """The reference itself, bound under the notebook's names, passes (a check is not just
+    tuned to the notebook's solution)."""
+    ns = {name: getattr(ref, name) for name in dir(ref)}
+    score, report = _run(grade_id, ns, seed=3)
+    assert score == _points(grade_id), report
+
+
+def test_release_stubs_get_zero_without_crashing():
+    ns = _namespace(RELEASE_NB)
+    for gid in UNITS:
+        score, report = _run(gid, ns)
+        assert score == 0.0, report
+        assert "NotImplementedError" in report
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_mutant_loses_points_only_in_its_unit(solution_ns, mutant):
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    touched = [gid for gid, (_, _, cells) in UNITS.items() if mutant.cell in cells]
+    assert set(mutant.loses) <= set(touched), f"{mutant.name}: loses a unit its cell does not feed"
+    for gid in touched:
+        score, report = _run(gid, ns)
+        if gid in mutant.loses:
+            assert score < _points(gid), f"{mutant.name} kept every point of {gid}:\n{report}"
+            assert "FAILED" in report
+        else:
+            assert score == _points(gid), f"{mutant.name} lost points in {gid}:\n{report}"
+
+
+@pytest.mark.parametrize("mutant,message", [
+    ("windows_target_off_by_one", "the character AFTER the window"),
+    ("split_windows_cross_boundary", "no window"),
+    ("split_vocab_from_training_part", "validation part need an index"),
+    ("macs_gate_count", "weight blocks per layer"),
+    ("size_in_bits", "in bits"),
+    ("size_trainable_only", "trainable"),
+    ("bits_in_nats", "in nats"),
+    ("evaluate_mean_of_batches", "not an average of per-batch"),
+    ("evaluate_train_mode", "model.eval()"),
+    ("encode_unknown_to_zero", "instead of raising KeyError"),
+    ("generate_returns_prefix", "not the prefix"),
+])
+def test_failure_messages_point_at_the_mistake(mutant, message):
+    m = next(m for m in MUTANTS if m.name == mutant)
+    ns = _namespace(SOURCE_NB, {m.cell: m.source})
+    (gid,) = m.loses
+    _, report = _run(gid, ns)
+    assert message in report, report
+
+
+def test_checks_leave_the_notebook_rng_alone(solution_ns):
+    torch.manual_seed(123)
+    np.random.seed(5)
+    before = (torch.random.get_rng_state().clone(), np.random.get_state()[1].copy(), torch.get_num_threads())
+    for gid in UNITS:
+        _run(gid, solution_ns)
+    assert torch.equal(before[0], torch.random.get_rng_state())
+    assert np.array_equal(before[1], np.random.get_state()[1])
+    assert torch.get_num_threads() == before[2]
+
+
+def test_inputs_change_with_the_seed():
+    plan = lambda seed: checks.check_make_windows.unit.plan(np.random.default_rng(seed), bindings={"make_windows": "m"})
+    a, b = plan(1).kernel["calls"], plan(2).kernel["calls"]
+    assert a != b
+
+
+def test_probe_module_imports_only_torch_numpy_and_stdlib():
+    import ast
+
+    tree = ast.parse(checks.PROBES.read_text())
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert roots <= {"contextlib", "torch", "numpy"}, roots
+    assert "a3_reference" not in checks.PROBES.read_text()
+
+
+def test_a_forged_payload_earns_nothing():
+    unit = checks.check_generate.unit
+    plan = unit.plan(np.random.default_rng(0), bindings={"generate": "generate"})
+    fake = {"nonce": plan.kernel["nonce"],
+            "results": [{"ok": True, "value": {"text": "x" * 20, "is_str": True, "grad": False, "training": False,
+                                               "calls": []}}] * len(plan.kernel["calls"])}
+    assert unit.judge(plan, fake).score == 0.0
