@@ -9,12 +9,17 @@ import re
 import warnings
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
 from autograder import a1_checks as checks
+from autograder import a1_probes as probes
 from autograder import a1_reference as ref
-from autograder import guards
+from autograder import guards, harness, wire
+from coursectl import trusted
+from nbcourse import REPO
+from probe_modules import assert_kernel_safe
 
 MUTANTS = sorted((Path(__file__).parent / "mutants" / "a1").glob("*.py"))
 KEY = {"A": "GRU", "B": "RNN", "C": "LSTM"}
@@ -28,8 +33,17 @@ GRADE_CELLS = {
     **{f"test_bidir_model_{m}": (2, lambda ns, mode=mode: checks.check_bidir_model(
         ns["BidirRecurrentModel"], mode, points=2)) for m, mode in MODES.items()},
     "test_abc_answers": (3, lambda ns: checks.check_abc_answers(
-        ns["A_model"], ns["B_model"], ns["C_model"], points=3, key=KEY)),
+        ns["A_model"], ns["B_model"], ns["C_model"], points=3)),
 }
+
+
+@pytest.fixture(autouse=True)
+def abc_key(tmp_path, monkeypatch):
+    """The tests' own answer key (the committed one is regenerated with the figure)."""
+    key_file = tmp_path / "abc_key.json"
+    key_file.write_text(json.dumps(KEY))
+    monkeypatch.setattr(checks, "ABC_KEY_PATH", key_file)
+    return key_file
 
 
 def run_source(ns, source, filename):
@@ -192,25 +206,87 @@ def test_forbidden_layers_give_no_credit(capsys):
     assert "not allow" in capsys.readouterr().out
 
 
+def _notes(cls, *instances):
+    """The guard notes a1_probes takes of ``cls`` and of ``instances`` (a fresh set)."""
+    probes._SEEN.update(notes=[], classes=set())
+    probes.note_class(cls)
+    for obj in instances:
+        probes.note_object(obj)
+    return [list(n) for n in probes._SEEN["notes"]]
+
+
 def test_guards_without_source_and_with_comments():
     ns = {}
-    # No file behind this source: only the instance scan can see the built-in cell.
+    # No file behind this source: only the notes on an instance can see the built-in cell.
     exec("import torch\nclass Cell(torch.nn.Module):\n"
          "    def __init__(self):\n        super().__init__()\n        self.core = [torch.nn.GRUCell(2, 2)]\n", ns)
-    assert guards.forbidden_in_class(ns["Cell"]) is None
-    assert "GRUCell" in guards.forbidden_in_module(ns["Cell"]())
+    assert guards.forbidden(_notes(ns["Cell"])) is None
+    found = guards.forbidden(_notes(ns["Cell"], ns["Cell"]()))
+    assert "attribute core is a torch.nn.GRUCell" in found and "not allow" in found
     # Mentions in comments and strings do not count; a class named LSTMCell is fine.
-    assert guards.forbidden_in_class(ref.LSTMCell) is None
+    assert guards.forbidden(_notes(ref.LSTMCell, ref.LSTMCell(3, 4))) is None
 
     class Commented(torch.nn.Module):
         def forward(self, x):
             # unlike nn.LSTM we loop by hand
             return "nn.LSTM" and x
-    assert guards.forbidden_in_class(Commented) is None
+    assert guards.forbidden(_notes(Commented)) is None
 
     class Subclass(torch.nn.LSTMCell):
         pass
-    assert "torch.nn.LSTMCell" in guards.forbidden_in_class(Subclass)
+    assert "Subclass derives from torch.nn.LSTMCell" in guards.forbidden(_notes(Subclass))
+
+    class Fused(torch.nn.Module):
+        def forward(self, x, hx, w):
+            return torch._VF.gru_cell(x, hx, w, w)
+    assert "Fused.forward uses torch._VF.gru_cell (torch.gru_cell)" in guards.forbidden(_notes(Fused))
+
+
+@pytest.mark.parametrize("mode", ref.MODES)
+def test_stand_in_cells_are_not_the_students_layers(mode):
+    """The grader's stand-ins run on torch's cell kernels; that never counts against a model."""
+    ns = notebook()
+    with probes._stand_in_cells(ns["RNNModel"]):
+        assert {n: ns[n] for n in probes.STAND_INS} == probes.STAND_INS
+        model = ns["BidirRecurrentModel"](mode, 3, 4, 2, True, 2)
+        assert guards.forbidden(_notes(ns["BidirRecurrentModel"], model)) is None
+    assert ns["LSTMCell"] is not probes.LSTMCell
+
+
+@pytest.mark.parametrize("notes", ["all clear", [["uses", "X.f", "nn.LSTM"]], [[1, 2, 3, 4]]])
+def test_malformed_guard_notes_fail_the_check(notes):
+    with pytest.raises(ValueError):
+        guards.forbidden(notes)
+
+
+def test_probe_module_holds_no_grader_or_reference_code():
+    """a1_probes is sent into the student's kernel: torch, numpy and the standard library only."""
+    source = checks.PROBES.read_text()
+    assert_kernel_safe(source)
+    assert "a1_reference" not in source
+    # Not even a line of the reference or of the solutions (the signatures are the notebook's API).
+    from coursectl import cells
+    solution = nbformat.read(REPO / "source" / "a1_rnn_cells" / "a1_rnn_cells.ipynb", as_version=4)
+    secret = {ln.strip() for ln in Path(ref.__file__).read_text().splitlines()}
+    secret |= {ln for c in solution.cells for ln in cells.solution_lines(cells.source_text(c))}
+    shared = [ln.strip() for ln in source.splitlines() if len(ln.strip()) > 30 and ln.strip() in secret]
+    assert set(shared) <= {"from __future__ import annotations", "def forward(self, input, hx=None):",
+                           "super().__init__(input_size, hidden_size, bias)",
+                           "self.nonlinearity = nonlinearity"}, shared
+    assert checks.NO_BUILTINS == trusted.NO_BUILTINS
+
+
+def test_inputs_come_from_the_grading_rng_and_forged_results_earn_nothing():
+    unit = checks.check_gru_cell.unit
+    plans = [unit.plan(harness.seed_for(secret, "test_gru_cell"), bindings={"cls": "GRUCell"})
+             for secret in (1, 2)]
+    assert plans[0].kernel["calls"] != plans[1].kernel["calls"]
+    # A kernel that answers zeros (and claims nothing forbidden) everywhere gets no value check right.
+    calls = plans[0].kernel["calls"]
+    zeros = {"value": {"out": [torch.zeros(3, 4)], "state_after": [], "grads": None}, "notes": []}
+    forged = {"nonce": plans[0].kernel["nonce"], "results": [{"ok": True, "value": wire.encode(zeros)}] * len(calls)}
+    result = unit.judge(plans[0], wire.loads(wire.dumps(forged)))
+    assert result.passed == 0 and result.score == 0.0
 
 
 def test_abc_key_file_and_bad_values(tmp_path, monkeypatch, capsys):
