@@ -66,7 +66,8 @@ def _as_int(value, what: str) -> int:
         value = value.item()
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
         raise CheckFailed(f"{what}: expected an integer, got {value!r}"[:300])
     return int(value)
 
@@ -389,10 +390,8 @@ check_vocabulary = vocab.entry_point()
 
 # ============================================================== SentimentRNN
 
-model = _unit("SentimentRNN", "test_sentiment_model", 3, ("model_class",))
+sentiment = _unit("SentimentRNN", "test_sentiment_model", 3, ("model_class",))
 DEFAULT = ("rnn", 2000, 50, 5)
-MODULE, EMBEDDING, LINEAR = "torch.nn.modules.module.Module", "torch.nn.modules.sparse.Embedding", \
-    "torch.nn.modules.linear.Linear"
 
 
 def _config(rng, kind: str, vocab_hi: int = 400) -> tuple:
@@ -408,11 +407,14 @@ def _qualname(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+MODULE, EMBEDDING, LINEAR = (_qualname(cls) for cls in (nn.Module, nn.Embedding, nn.Linear))
+
+
 def _seed(rng) -> int:
     return int(rng.integers(0, 2 ** 31))
 
 
-@model.check("layers: Embedding -> nn.RNN/LSTM/GRU -> Linear(hidden, 1)")
+@sentiment.check("layers: Embedding -> nn.RNN/LSTM/GRU -> Linear(hidden, 1)")
 def _layers(rng):
     configs = _configs(rng)
 
@@ -438,7 +440,7 @@ def _layers(rng):
     return Probe("model_layers", configs=configs, seed=_seed(rng)), judge
 
 
-@model.check("exact parameter counts per layer (100,000 / 285 / 6 for the default)")
+@sentiment.check("exact parameter counts per layer (100,000 / 285 / 6 for the default)")
 def _counts(rng):
     configs = _configs(rng)
 
@@ -478,7 +480,7 @@ def _padded_batch(rng, v: int, batch: int, steps: int) -> torch.Tensor:
     return x
 
 
-@model.check("forward: logits from the hidden state after the last time step")
+@sentiment.check("forward: logits from the hidden state after the last time step")
 def _forward(rng):
     cases = []
     for kind in rng.permutation(KINDS):
@@ -504,7 +506,7 @@ def _forward(rng):
     return probes, judge
 
 
-@model.check("batch size 1 keeps its batch dimension")
+@sentiment.check("batch size 1 keeps its batch dimension")
 def _batch_one(rng):
     configs = [_config(rng, k) for k in KINDS]
 
@@ -517,7 +519,7 @@ def _batch_one(rng):
     return probes, judge
 
 
-@model.check("input kernel initialised N(0, 0.001)")
+@sentiment.check("input kernel initialised N(0, 0.001)")
 def _init(rng):
     configs = [(k, int(rng.integers(50, 200)), int(rng.integers(50, 65)), int(rng.integers(20, 25))) for k in KINDS]
 
@@ -529,7 +531,7 @@ def _init(rng):
     return [Probe("model_init", config=c, seed=_seed(rng)) for c in configs], judge
 
 
-check_sentiment_model = model.entry_point()
+check_sentiment_model = sentiment.entry_point()
 
 
 # =========================================================== count_parameters
@@ -672,11 +674,11 @@ def _frozen_run(rng, validation_split: float):
         x, y = _toy_data(rng, n)
         flip = split_at - int(rng.integers(3, 8))  # all of the validation part and a few before it
         y[flip:] = 1 - y[flip:]
-        model_ = kit.bag_model(weights)
-        parts = {"train": ref.evaluate(model_, x[:split_at], y[:split_at]),
-                 "val": ref.evaluate(model_, x[split_at:], y[split_at:]),
-                 "head": ref.evaluate(model_, x[:n - split_at], y[:n - split_at]),
-                 "rest": ref.evaluate(model_, x[n - split_at:], y[n - split_at:])}
+        bag = kit.bag_model(weights)
+        parts = {"train": ref.evaluate(bag, x[:split_at], y[:split_at]),
+                 "val": ref.evaluate(bag, x[split_at:], y[split_at:]),
+                 "head": ref.evaluate(bag, x[:n - split_at], y[:n - split_at]),
+                 "rest": ref.evaluate(bag, x[n - split_at:], y[n - split_at:])}
         if abs(parts["val"][0] - parts["head"][0]) > 1e-3 and abs(parts["train"][0] - parts["rest"][0]) > 1e-3:
             break
     probe = _train_probe(weights, x, y, epochs=2, batch_size=16, lr=0.0, validation_split=validation_split)
