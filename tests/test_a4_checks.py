@@ -1,0 +1,202 @@
+"""a4_visualizing hidden checks, run in this process on the notebook's cells (fast, no nbgrader):
+the solution earns every point, the release stubs none, each mutant loses points in its own
+unit with a message that names the mistake, and no check raises or writes to stderr."""
+from __future__ import annotations
+
+import warnings
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from autograder import a4_checks as checks
+from autograder import harness
+from mutants import load_mutants
+from nbcourse import REPO, cell_by_id
+
+A = "a4_visualizing"
+SOURCE_NB = nbformat.read(REPO / "source" / A / f"{A}.ipynb", as_version=4)
+RELEASE_NB = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
+MUTANTS = load_mutants("a4")
+
+# answer cell -> (grade cell, check, notebook names it grades)
+UNITS = {
+    "to_grayscale": ("test_to_grayscale", checks.check_to_grayscale, ("to_grayscale",)),
+    "small_cnn": ("test_small_cnn", checks.check_small_cnn, ("SmallCNN",)),
+    "log_run": ("test_log_run", checks.check_log_run, ("log_run",)),
+    "filter_grid": ("test_filter_grid", checks.check_filter_grid, ("filter_grid",)),
+    "activation_stats": ("test_activation_stats", checks.check_activation_stats, ("activation_stats",)),
+    "maximize_activation": ("test_maximize_activation", checks.check_maximize_activation, ("maximize_activation",)),
+    "deconv_project": ("test_deconv_project", checks.check_deconv_project, ("deconv_project",)),
+    "occlusion_map": ("test_occlusion_map", checks.check_occlusion_map, ("occlusion_map",)),
+    "row_rnn": ("test_row_rnn", checks.check_row_rnn, ("RowRNN",)),
+}
+
+PRELUDE = "import math\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+
+
+def _points(grade_id: str) -> float:
+    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+
+
+def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
+    """The notebook's answer cells as a kernel would hold them (imports as in the set-up cell)."""
+    ns: dict = {}
+    exec(PRELUDE, ns)
+    for cell_id in UNITS:
+        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
+    return ns
+
+
+def _run(cell_id: str, ns: dict, seed: int | None = None) -> float:
+    grade_id, check, names = UNITS[cell_id]
+    return check(*(ns[n] for n in names), points=_points(grade_id), seed=seed)
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return _namespace(SOURCE_NB)
+
+
+@pytest.fixture(scope="module")
+def release():
+    return _namespace(RELEASE_NB)
+
+
+def test_every_unit_has_its_one_line_hidden_check():
+    for cell_id, (grade_id, check, names) in UNITS.items():
+        src = cell_by_id(SOURCE_NB, grade_id).source
+        assert f"from autograder.a4_checks import {check.__name__}\n" in src, grade_id
+        assert f"{check.__name__}({', '.join(names)}, points={_points(grade_id):g})" in src, grade_id
+        assert check.unit.grade_id == grade_id and check.unit.points == _points(grade_id)
+
+
+def test_probe_module_imports_only_torch_numpy_and_the_standard_library():
+    import ast
+    import sys
+
+    tree = ast.parse(checks.PROBES.read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            roots.add((node.module or "").split(".")[0])
+    assert roots <= {"torch", "numpy"} | set(sys.stdlib_module_names), roots
+    assert "a4_reference" not in checks.PROBES.read_text() and "autograder" not in roots
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+def test_solution_earns_every_point(cell_id, solution, capsys):
+    assert _run(cell_id, solution) == _points(UNITS[cell_id][0])
+    out = capsys.readouterr()
+    assert "FAILED" not in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_solution_passes_on_other_draws(seed, solution, capsys):
+    """Inputs differ per grading run; tolerances must hold for any draw."""
+    for cell_id in UNITS:
+        assert _run(cell_id, solution, seed=seed) == _points(UNITS[cell_id][0]), (cell_id, capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+def test_release_stub_earns_nothing(cell_id, release, capsys):
+    assert _run(cell_id, release) == 0.0
+    out = capsys.readouterr()
+    assert "NotImplementedError" in out.out and out.err == ""
+
+
+def test_mutants_cover_the_typical_mistakes():
+    names = {m.name for m in MUTANTS}
+    assert {"gray_bgr_order", "gray_mean_weights", "stats_over_batch_only", "stats_before_relu",
+            "grid_joint_normalisation", "max_not_clipped", "max_updates_weights", "deconv_plain_upsampling",
+            "deconv_conv_not_transposed", "occ_patch_off_by_one", "occ_positions_off_by_one", "rnn_column_wise",
+            "rnn_first_step"} <= names
+    assert {m.cell for m in MUTANTS} == set(UNITS), "every answer cell has a mutant"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_only_in_its_unit(mutant, capsys):
+    grade_id = UNITS[mutant.cell][0]
+    assert mutant.loses == {grade_id}, f"{mutant.name}: loses {set(mutant.loses)}, its cell is graded by {grade_id}"
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    for cell_id in UNITS:
+        score = _run(cell_id, ns)
+        if cell_id == mutant.cell:
+            assert score < _points(grade_id), f"{mutant.name} kept all points"
+        else:
+            assert score == _points(UNITS[cell_id][0]), f"{mutant.name} lost points in {cell_id}"
+    out = capsys.readouterr()
+    assert "FAILED" in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("name, phrase", [
+    ("gray_bgr_order", "B, G, R order"), ("gray_mean_weights", "plain mean"), ("gray_not_scaled", "divide by 255"),
+    ("cnn_rgb_input", "input channels"), ("log_steps_from_zero", "start at 0"),
+    ("log_accuracies_swapped", "holds the values of"), ("grid_joint_normalisation", "scaled together"),
+    ("stats_before_relu", "before the ReLU"), ("stats_over_batch_only", "over the images only"),
+    ("max_not_clipped", "clip to [0, 1]"), ("max_updates_weights", "weights changed"),
+    ("occ_positions_off_by_one", "positions per axis"), ("occ_logits", "probabilities"),
+    ("occ_in_place", "modified in place"), ("rnn_column_wise", "column by column"),
+    ("rnn_first_step", "first step"), ("rnn_always_lstm", "expected nn.GRU"),
+])
+def test_failure_messages_say_what_is_wrong(name, phrase, capsys):
+    (mutant,) = [m for m in MUTANTS if m.name == name]
+    _run(mutant.cell, _namespace(SOURCE_NB, {mutant.cell: mutant.source}))
+    assert phrase in capsys.readouterr().out, name
+
+
+@pytest.mark.parametrize("name, low", [("deconv_padding_hardcoded", 1.5), ("rnn_always_lstm", 0.5),
+                                       ("cnn_filters_hardcoded", 1.0), ("max_ignores_generator", 0.5)])
+def test_partial_credit_for_a_single_mistake(name, low):
+    (mutant,) = [m for m in MUTANTS if m.name == name]
+    score = _run(mutant.cell, _namespace(SOURCE_NB, {mutant.cell: mutant.source}))
+    assert low <= score < _points(UNITS[mutant.cell][0])
+
+
+def _broken(*args, **kwargs):
+    import sys
+
+    print("noise on stderr", file=sys.stderr)
+    warnings.warn("a warning", UserWarning)
+    raise RuntimeError("student code crashed")
+
+
+@pytest.mark.parametrize("cell_id", list(UNITS))
+@pytest.mark.parametrize("bad", [None, _broken, 42], ids=["None", "crashing", "int"])
+def test_checks_never_raise_nor_write_stderr(cell_id, bad, capfd):
+    grade_id, check, names = UNITS[cell_id]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score = check(*([bad] * len(names)), points=_points(grade_id))
+    assert score == 0.0
+    assert capfd.readouterr().err == ""
+
+
+def test_checks_leave_the_notebook_rng_alone(solution):
+    torch.manual_seed(123)
+    np.random.seed(5)
+    state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    for cell_id in ("small_cnn", "maximize_activation", "row_rnn"):
+        _run(cell_id, solution)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+
+
+def test_inputs_depend_on_the_grading_secret():
+    unit = checks.check_deconv_project.unit
+    a = unit.plan(harness.seed_for(1, unit.grade_id), bindings={"deconv_project": "f"}).kernel["calls"]
+    b = unit.plan(harness.seed_for(2, unit.grade_id), bindings={"deconv_project": "f"}).kernel["calls"]
+    assert a != b
+
+
+def test_forged_payload_earns_nothing():
+    """A kernel that sends back made-up numbers for inputs it could not predict gets no points."""
+    unit = checks.check_occlusion_map.unit
+    plan = unit.plan(np.random.default_rng(7), bindings={"occlusion_map": "f"})
+    fake = {"nonce": plan.kernel["nonce"],
+            "results": [{"ok": True, "value": {"out": {"__tensor__": ["float32", [7, 7], "AAAA" * 49]},
+                                                "unchanged": True}}] * len(plan.kernel["calls"])}
+    assert unit.judge(plan, fake).score == 0.0
