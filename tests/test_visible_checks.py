@@ -1,0 +1,191 @@
+"""The visible tests of the release notebooks catch typical mistakes, as a student sees them.
+
+For every mutant in ``tests/mutants/<set>/`` the RELEASE notebook's visible test cells run
+in-process with the mutant's cell in place of the solution (the solution's other cells
+stay). A mutant whose mistake shows in the unit's own inputs and outputs must make a
+visible test of its unit raise, with a message that names the mistake (``VISIBLE``); the
+other units' visible tests must still pass (the message points at the right unit). The
+few mistakes that only the hidden tests can see are listed in ``HIDDEN_ONLY`` with the
+reason, and must pass every visible test. The solution itself raises nowhere.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+
+import nbformat
+import pytest
+
+from mutants import load_mutants
+from nbcourse import REPO
+
+# Cells (by grade id) that a grade cell needs besides the answer cells and the grade cells
+# themselves; everything else (data plots, training) is left out to keep this fast.
+SETUP = {
+    "a1_rnn_cells": ("setup", "basic-rnn-cell", "model-checks"),
+    "a2_sentiment": ("setup", "load-data"),
+}
+BASE = {"a1_rnn_cells": ("setup",), "a2_sentiment": ("setup", "load-data")}  # run once, then copied
+SETS = {"a1": "a1_rnn_cells", "a2": "a2_sentiment"}
+
+# mutant -> a pattern its visible failure message must contain (case-insensitive).
+VISIBLE = {
+    "a1": {
+        "abc_all_same": r"each model appears once",
+        "abc_lowercase": r"must be 'RNN', 'LSTM' or 'GRU'",
+        "bidir_concat_swapped": r"halves are swapped",
+        "bidir_not_reversed": r"reads the steps in forward order",
+        "bidir_rev_last_step": r"reverse state after reading only step T",
+        "bidir_shared_cells": r"each direction needs its own cells",
+        "bidir_upper_forward_only": r"reads 2H",
+        "gru_mix_projection": r"z = 1.*must be h",
+        "gru_reset_before_projection": r"r = 0.*after the projection",
+        "gru_swapped_mix": r"z = 1.*must be h",
+        "gru_swapped_reset_update": r"reset, update, new",
+        "lstm_empty_state": r"NaN.*torch\.empty",
+        "lstm_gate_order": r"gate blocks.*input, forget, cell, output",
+        "lstm_h_without_tanh": r"h' = o \* tanh\(c'\)",
+        "lstm_no_bias": r"with biases",
+        "lstm_squeeze": r"batch size 1",
+        "lstm_torch_kernel": r"not allowed",
+        "rnn_model_bottom_layer": r"bottom layer",
+        "rnn_model_empty_state": r"NaN.*torch\.empty",
+        "rnn_model_ignores_hx": r"given hx is ignored",
+        "rnn_model_nn_lstm": r"not allowed",
+        "rnn_model_off_by_one": r"last step is never read",
+        "rnn_model_relu_as_tanh": r"tanh RNN.*nonlinearity='relu'",
+        "rnn_model_squeeze": r"batch size 1",
+    },
+    "a2": {
+        "best_by_train_loss": r"best_epoch gave 3, expected 2",
+        "best_state_not_copied": r"restore\(\) should bring back epoch 0",
+        "count_tied_twice": r"shared .*once",
+        "count_trainable_only": r"frozen",
+        "model_default_init": r"std.*0\.001",
+        "model_first_step": r"last word",
+        "model_sigmoid_twice": r"logits, not probabilities",
+        "pad_keras_default_pre": r"post/post",
+        "pad_truncate_off_by_one": r"post/post",
+        "plot_no_labels": r"label",
+        "plot_swapped_panels": r"left panel.*loss",
+        "ratio_keras_one_bias": r"nn\.RNN\(50, 5\)",
+        "ratio_no_recurrent_matrix": r"nn\.RNN\(50, 5\)",
+        "train_sigmoid_twice": r"no sigmoid",
+        "train_threshold_logits": r"logit .*0",
+        "train_validation_first": r"LAST 20%",
+        "vocab_cap_off_by_one": r"indices >= num_words become 2",
+        "vocab_no_offset": r"r \+ 3",
+        "vocab_ties_alphabetical": r"first appearance",
+    },
+}
+
+# Mistakes the visible tests cannot see from the unit's inputs and outputs, and why. None of
+# the current mutants is one. Kinds that would be: a cell's initialisation range or
+# reset_parameters() (no output shows them), wrong gradients with right outputs (a detached
+# state), bias=False in a model or an in-place update of the state passed in.
+HIDDEN_ONLY: dict[str, dict[str, str]] = {"a1": {}, "a2": {}}
+
+
+def _cells(path):
+    nb = nbformat.read(path, as_version=4)
+    out = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        out.append((meta.get("grade_id"), cell.cell_type, meta, cell.source))
+    return out
+
+
+class Runner:
+    """The release notebook's test cells on top of the solution's (or a mutant's) cells."""
+
+    def __init__(self, assignment):
+        self.assignment = assignment
+        self.release = _cells(REPO / "release" / assignment / f"{assignment}.ipynb")
+        source = _cells(REPO / "source" / assignment / f"{assignment}.ipynb")
+        self.solutions = {gid: src for gid, kind, meta, src in source if kind == "code" and meta.get("solution")}
+        self.grade_ids = [gid for gid, kind, meta, _ in self.release
+                          if kind == "code" and meta.get("grade") and not meta.get("solution")]
+        self.base = {"__name__": "__main__"}
+        cwd = os.getcwd()
+        try:
+            os.chdir(REPO / "release" / assignment)
+            for gid, kind, meta, src in self.release:
+                if gid in BASE[assignment]:
+                    self._exec(src, self.base, gid)
+        finally:
+            os.chdir(cwd)
+
+    @staticmethod
+    def _exec(src, ns, name):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(src, f"<cell {name}>", "exec"), ns)
+
+    def run(self, replace: dict[str, str]) -> dict[str, str | None]:
+        """grade id -> None (passed) or the error message, for every grade cell."""
+        import matplotlib.pyplot as plt
+
+        ns = dict(self.base)
+        results = {}
+        for gid, kind, meta, src in self.release:
+            if kind != "code" or gid in BASE[self.assignment]:
+                continue
+            if meta.get("solution"):
+                self._exec(replace.get(gid, self.solutions[gid]), ns, gid)
+            elif gid in self.grade_ids:
+                try:
+                    self._exec(src, ns, gid)
+                    results[gid] = None
+                except Exception as exc:  # what the student would see under the cell
+                    results[gid] = f"{type(exc).__name__}: {exc}"
+                plt.close("all")
+            elif gid in SETUP[self.assignment]:
+                self._exec(src, ns, gid)
+        return results
+
+
+@pytest.fixture(scope="module")
+def runners():
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    return {}
+
+
+def _runner(runners, mutant_set):
+    if mutant_set not in runners:
+        runners[mutant_set] = Runner(SETS[mutant_set])
+    return runners[mutant_set]
+
+
+@pytest.mark.parametrize("mutant_set", sorted(SETS))
+def test_every_mutant_is_listed_once(mutant_set):
+    names = {m.name for m in load_mutants(mutant_set)}
+    visible, hidden = set(VISIBLE[mutant_set]), set(HIDDEN_ONLY[mutant_set])
+    assert not visible & hidden
+    assert visible | hidden == names, ("unlisted", names - visible - hidden, "gone", (visible | hidden) - names)
+
+
+@pytest.mark.parametrize("mutant_set", sorted(SETS))
+def test_the_solution_passes_every_visible_test(runners, mutant_set):
+    results = _runner(runners, mutant_set).run({})
+    assert results and all(v is None for v in results.values()), results
+
+
+def _cases():
+    return [(s, m) for s in sorted(SETS) for m in load_mutants(s)]
+
+
+@pytest.mark.slow  # about two minutes for all mutants on 2 busy cores
+@pytest.mark.parametrize("mutant_set,mutant", _cases(), ids=lambda v: getattr(v, "name", v))
+def test_mutant_fails_a_visible_test_of_its_unit_with_a_message(runners, mutant_set, mutant):
+    results = _runner(runners, mutant_set).run({mutant.cell: mutant.source})
+    failed = {gid: msg for gid, msg in results.items() if msg is not None}
+    outside = {gid: msg for gid, msg in failed.items() if gid not in mutant.loses}
+    assert not outside, f"{mutant.name} fails visible tests of other units: {outside}"
+    if mutant.name in HIDDEN_ONLY[mutant_set]:
+        assert not failed, f"{mutant.name} is listed as hidden-only but fails visibly: {failed}"
+        return
+    assert failed, f"{mutant.name} passes every visible test"
+    pattern = VISIBLE[mutant_set][mutant.name]
+    assert any(re.search(pattern, msg, re.I | re.S) for msg in failed.values()), \
+        f"{mutant.name}: no message matches {pattern!r}: {failed}"
