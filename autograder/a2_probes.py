@@ -1,12 +1,12 @@
 """Kernel-side probes for a2_sentiment: call the student's code, send back plain data.
 
-This module's SOURCE is sent into the student's kernel during grading (see
-``harness``), so it imports only torch, numpy and the standard library (matplotlib, which
-the notebook itself uses, only inside the plot probe) and never anything from
-``autograder``: the kernel must not see reference code. Each probe ``fn(student, **inputs)``
-gets the student's objects by the unit's parameter names (``student["train_model"]``) and
-inputs the grader drew; it returns what the student's code produced (results, histories,
-final weights, figure contents) and decides nothing. The judges in ``a2_checks`` compare.
+This module's SOURCE is sent into the student's kernel during grading, so it imports
+only torch, numpy and the standard library (matplotlib, which the notebook itself uses,
+only inside the plot probe) and nothing from the grader's own package: the kernel must
+not see reference code. Each probe ``fn(student, **inputs)`` gets the student's objects by
+the unit's parameter names (``student["train_model"]``) and inputs the grader drew; it
+returns what the student's code produced (results, histories, final weights, figure
+contents) and decides nothing. The grader's judges compare.
 
 The helper models the probes build (``BagModel``, ``SentimentLike``, ``Tied``, ``Nested``,
 ``TwoLayer``) are plain course material; the grader imports this module to build the
