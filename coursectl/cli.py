@@ -1,4 +1,4 @@
-"""The `course` command: data, release, grade, demo."""
+"""The `course` command: data, release, grade, feedback, demo."""
 from __future__ import annotations
 
 import argparse
@@ -54,10 +54,23 @@ def _cmd_assets(args) -> None:
     print(f"figure -> {make_a1_abc_figure(find_course_root(args.course_dir), epochs=args.epochs)}")
 
 
+def _cmd_feedback(args) -> None:
+    from .nbg import regenerate_feedback
+
+    files = regenerate_feedback(find_course_root(args.course_dir), args.assignment, args.student or None)
+    print(f"feedback regenerated for {len(files)} notebook(s):")
+    for path in files:
+        print(f"  {path}")
+
+
 def _cmd_demo(args) -> None:
     from .demo import run_demo
 
-    run_demo(Path(args.dir) if args.dir else None)
+    # For `demo` the course folder is the one the demo builds: --course-dir and --dir agree.
+    where = [Path(d).resolve() for d in (args.course_dir, args.dir) if d]
+    if len(set(where)) > 1:
+        raise CourseError(f"--course-dir {where[0]} and --dir {where[1]} differ; give the demo folder once")
+    run_demo(where[0] if where else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,12 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission in MB (default 4096; 0: no cap)")
     gr.set_defaults(func=_cmd_grade)
 
+    fb = sub.add_parser("feedback", help="regenerate feedback HTML after hand grading in the formgrader")
+    fb.add_argument("assignment")
+    fb.add_argument("--student", action="append", default=[], help="only this student (repeatable)")
+    fb.set_defaults(func=_cmd_feedback)
+
     a = sub.add_parser("assets", help="regenerate a1's A/B/C training-curve figure and its answer key")
     a.add_argument("--epochs", type=int, default=100)
     a.set_defaults(func=_cmd_assets)
 
     de = sub.add_parser("demo", help="offline end-to-end demo: data, release, grade three samples")
-    de.add_argument("--dir", default=None, help="where to build the demo course (default: ./demo)")
+    de.add_argument("--dir", default=None,
+                    help="where to build the demo course (default: --course-dir if given, else demo/ in this course)")
     de.set_defaults(func=_cmd_demo)
     return p
 

@@ -174,3 +174,44 @@ def test_a_forged_payload_earns_nothing():
             "results": [{"ok": True, "value": {"text": "x" * 20, "is_str": True, "grad": False, "training": False,
                                                "calls": []}}] * len(plan.kernel["calls"])}
     assert unit.judge(plan, fake).score == 0.0
+
+
+# ---------------------------------------------------------------- visible tests
+
+# Visible tests that also use other answers (as fixtures): CharModel, the vocabulary.
+VISIBLE_USES = {"test_evaluate": {"char_model"}, "test_generate": {"char_model", "build_vocab", "encode_decode"}}
+
+
+def _visible_failures(replace: dict[str, str] | None = None) -> dict[str, str]:
+    """Run the notebook's answer cells and the VISIBLE part of every grade cell, in order;
+    grade id -> the error a visible test raised."""
+    from coursectl.cells import without_hidden
+
+    ns, fails = {}, {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in SOURCE_NB.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.cell_type != "code":
+                continue
+            if gid in UNITS:
+                try:
+                    exec(without_hidden(cell.source), ns)
+                except Exception as exc:
+                    fails[gid] = f"{type(exc).__name__}: {exc}"
+            elif gid in ANSWER_CELLS or gid in ("setup", "load-passage"):
+                exec((replace or {}).get(gid, cell.source), ns)
+    return fails
+
+
+def test_visible_tests_pass_on_the_solution():
+    assert _visible_failures() == {}
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_visible_tests_catch_each_mutant_in_its_unit(mutant):
+    fails = _visible_failures({mutant.cell: mutant.source})
+    for gid in mutant.loses:
+        assert fails.get(gid, "").startswith("AssertionError"), f"{mutant.name}: visible {gid} gave {fails.get(gid)}"
+    # Other units' visible tests only fail where they build on the mutated cell.
+    feeds = {gid for gid, (_, _, cells) in UNITS.items() if mutant.cell in cells | VISIBLE_USES.get(gid, set())}
+    assert set(fails) <= feeds | mutant.loses, f"{mutant.name}: {fails}"

@@ -145,6 +145,8 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
     results: dict[str, SubmissionResult] = {}
 
     with gradebook.open_gradebook(db_url, course_id) as gb:
+        if roster_obj is not None:  # names for the formgrader, with or without a Canvas zip
+            gradebook.add_student_names(gb, roster_obj)
         if not gradebook.has_assignment(gb, assignment):
             gradebook.generate_definition(course, assignment, db_url, course_id)
             gb.db.expire_all()

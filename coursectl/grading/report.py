@@ -77,6 +77,8 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
     if s.get("manual_points"):
         lines.append(f"{s['manual_points']:g} of the {s['max_score']:g} points are graded by hand "
                      "(nbgrader formgrader); scores above count them as 0 until then")
+        lines.append(f"the feedback also shows them as 0: after hand grading, run `course feedback {assignment}` "
+                     "to regenerate it")
     lines += [
         "",
         "distribution of scores (% of max):",
