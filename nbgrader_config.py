@@ -15,14 +15,21 @@ from nbgrader.preprocessors import (
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 
 from coursectl.preprocessors import HideHiddenTests, SoftenWarnings
+from coursectl.nbg import ensure_exchange, html_template_dirs
 from coursectl.trusted import CollectVerdicts, InjectProbes, TrustedSaveAutoGrades
 
 c = get_config()  # noqa: F821 (provided by traitlets)
 
 c.CourseDirectory.course_id = "seqcourse"
 # Where `nbgrader release_assignment`/`collect` exchange files; nbgrader's default
-# (/srv/nbgrader/exchange) does not exist on a fresh machine.
-c.Exchange.root = os.environ.get("COURSE_EXCHANGE", str(Path.cwd() / "exchange"))
+# (/srv/nbgrader/exchange) does not exist on a fresh machine. The default sits beside this
+# file (not in the current folder, which differs between nbgrader and the formgrader) and
+# is created on first use, writable for all with the sticky bit, as nbgrader needs.
+c.Exchange.root = str(ensure_exchange(os.environ.get("COURSE_EXCHANGE") or Path(__file__).resolve().parent / "exchange"))
+
+# Formgrader and feedback HTML: the course's MathJax loader (a local copy under the
+# formgrader, so LaTeX in answers renders offline) ahead of nbgrader's templates.
+c.HTMLExporter.extra_template_basedirs = html_template_dirs()
 
 # Every cell gets a time limit; training cells shrink while NBGRADER_EXECUTION is set.
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))

@@ -6,9 +6,13 @@ One zip that a student unpacks and installs on a laptop:
         README.md              how to set up, work and check before submitting
         environment.yml        conda environment (pip packages + this folder)
         requirements.txt       the same packages for a plain venv
-        pyproject.toml         installs coursekit/ and data_scripts/ from this folder
+        pyproject.toml         installs coursekit/, data_scripts/ and jupyter-config/ from this folder
         coursekit/             the student helper package
         data_scripts/          dataset download and offline stand-ins
+        jupyter-config/        turns off nbgrader's instructor tools in Jupyter, and gives
+                               `nbgrader validate` (and the Validate button) the grader's
+                               cell time limit; installed into the environment's etc/jupyter
+                               by `pip install .` (pyproject's data-files)
         <assignment>/          the release notebooks and their assets
 
 Before the zip is written its contents are checked: no instructor code (autograder/,
@@ -37,7 +41,20 @@ SKIP = re.compile(r"(^|/)(__pycache__|\.ipynb_checkpoints|\.pytest_cache)(/|$)|\
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".yml", ".yaml", ".toml", ".json", ".cfg", ".csv"}
 FALLBACK_REQUIREMENTS = ["torch", "numpy", "scipy", "librosa", "soundfile", "matplotlib", "pandas", "tqdm",
                          "jupyterlab", "nbgrader"]
-INSTRUCTOR_ONLY = ("pytest", "nbval")  # the student checks with `nbgrader validate`
+INSTRUCTOR_ONLY = ("pytest", "nbval", "psycopg", "jupyter-server-mathjax", "selenium")  # students use `nbgrader validate`
+
+# nbgrader's instructor tools, off for students: JupyterLab plugins and server extensions.
+INSTRUCTOR_LAB_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                          "@jupyter/nbgrader:course-list")
+INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
+VALIDATE_CELL_TIMEOUT = 120  # s per cell, as the grader (nbgrader's own default, 30 s, is too short
+                             # for a first MFCC extraction)
+# bundle path -> where `pip install` puts it, below the environment's prefix
+JUPYTER_FILES = {
+    "jupyter-config/jupyter_server_config.d/seqcourse-student.json": "etc/jupyter/jupyter_server_config.d",
+    "jupyter-config/labconfig/page_config.d/seqcourse-student.json": "etc/jupyter/labconfig/page_config.d",
+    "jupyter-config/nbgrader_config.json": "etc/jupyter",
+}
 
 
 @dataclass
@@ -82,17 +99,45 @@ def _notebook_names(entries: list[Entry], assignment: str) -> list[str]:
             if e.arcname.startswith(f"{assignment}/") and e.arcname.endswith(".ipynb")]
 
 
-def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
-    reqs = _requirements(course)
-    pyproject = (
+def jupyter_config() -> list[Entry]:
+    """Jupyter settings for a student environment: nbgrader's instructor tools off (the
+    Validate button and the assignment list stay), Validate with the grader's cell limit."""
+    files = {
+        "jupyter-config/jupyter_server_config.d/seqcourse-student.json":
+            {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}},
+        "jupyter-config/labconfig/page_config.d/seqcourse-student.json":
+            {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}},
+        "jupyter-config/nbgrader_config.json": {"Execute": {"timeout": VALIDATE_CELL_TIMEOUT}},
+    }
+    assert set(files) == set(JUPYTER_FILES)
+    return [Entry(name, (json.dumps(data, indent=2) + "\n").encode()) for name, data in files.items()]
+
+
+def disable_commands_list() -> list[str]:
+    """The shell commands that switch nbgrader's instructor tools off in one environment."""
+    return ([f"jupyter labextension disable --level=sys_prefix {p}" for p in INSTRUCTOR_LAB_PLUGINS]
+            + [f"jupyter server extension disable --sys-prefix {e}" for e in INSTRUCTOR_SERVER_EXTENSIONS])
+
+
+def _pyproject() -> str:
+    data_files = "".join(f'"{dest}" = ["{src}"]\n' for src, dest in JUPYTER_FILES.items())
+    return (
         "[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
         "[project]\nname = \"seqcourse-student\"\nversion = \"0.1.0\"\nrequires-python = \">=3.10\"\n"
         "dependencies = []  # see requirements.txt; torch is best installed first\n\n"
         "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\", \"data_scripts*\"]\n\n"
-        "[tool.setuptools.package-data]\ncoursekit = [\"assets/*\"]\n")
+        "[tool.setuptools.package-data]\ncoursekit = [\"assets/*\"]\n\n"
+        "# Jupyter settings for students (see jupyter-config/), installed below the environment's prefix\n"
+        "[tool.setuptools.data-files]\n" + data_files)
+
+
+def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
+    reqs = _requirements(course)
+    pyproject = _pyproject()
     env = ("name: seqcourse-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
-           "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - -e .\n")
+           "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - .\n")  # not editable: only a real install puts jupyter-config/ in place
     first = notebooks[0] if notebooks else f"{assignment}.ipynb"
+    disable_commands = "\n".join(f"    {c}" for c in disable_commands_list())
     readme = f"""# {assignment}: student bundle
 
 ## Set up (once)
@@ -106,7 +151,18 @@ or with a plain virtual environment (Python 3.10 or newer):
 
     python -m venv .venv && source .venv/bin/activate
     pip install -r requirements.txt
-    pip install -e .
+    pip install .
+
+Installing this folder (`pip install .`, also done by `environment.yml`; an editable
+install does not do it) switches off
+nbgrader's instructor tools in Jupyter (Formgrader, Create Assignment, Course List: you
+do not need them) and sets the time limit per cell that Validate uses to the grader's
+({VALIDATE_CELL_TIMEOUT} s); the settings are the files in `jupyter-config/`. For a Jupyter
+installed some other way, the same by hand, in the environment that runs Jupyter:
+
+{disable_commands}
+
+`jupyter server extension list` then shows the formgrader as disabled.
 
 ## Work
 
@@ -122,13 +178,13 @@ the stand-in without internet.
 
     nbgrader validate {assignment}/{first}
 
-runs the whole notebook the way the grader does and lists the visible tests that still
-fail. The grader also runs hidden tests, so passing the visible ones is necessary, not
+(or the Validate button in the notebook's toolbar in JupyterLab) runs the whole notebook
+the way the grader does and lists the visible tests that still fail. The grader also runs hidden tests, so passing the visible ones is necessary, not
 sufficient. Submit `{first}` with its name unchanged.
 """
     return [Entry("README.md", readme.encode()), Entry("environment.yml", env.encode()),
             Entry("requirements.txt", ("\n".join(reqs) + "\n").encode()),
-            Entry("pyproject.toml", pyproject.encode())]
+            Entry("pyproject.toml", pyproject.encode()), *jupyter_config()]
 
 
 def _secret_lines(course: Path, assignment: str) -> set[str]:

@@ -1,22 +1,32 @@
 """`course demo`: the instructor's whole loop on an embedded default, offline.
 
 Builds the offline datasets, creates a demo course folder, releases a1_rnn_cells,
-submits three sample notebooks (the solution, the untouched release, one with a
-typical GRU bug), grades them, prints a grade table and points at the feedback HTML
-and the grade CSVs.
+submits three sample notebooks the way students would hand them in (the release notebook
+with the answers filled in, the untouched release, and one with a typical GRU bug),
+grades them with a Canvas-style roster (so the formgrader shows names), prints a grade
+table and points at the feedback HTML, the grade CSVs and the formgrader.
 """
 from __future__ import annotations
 
+import copy
+import os
 import shutil
 import time
 from pathlib import Path
 
 import nbformat
 
-from .nbg import CourseError, find_course_root, release
+from .nbg import CourseError, ensure_exchange, release, run_nbgrader
 
 ASSIGNMENT = "a1_rnn_cells"
 SAMPLES = Path(__file__).with_name("demo_samples")
+MARKER = ".course-demo"  # marks a folder this command built, and may therefore rebuild
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+STUDENTS = {
+    "alice": "the release with every answer filled in",
+    "bob": "the untouched release",
+    "carol": "the same answers with a typical GRU bug",
+}
 
 
 def _notebook(folder: Path) -> Path:
@@ -26,58 +36,118 @@ def _notebook(folder: Path) -> Path:
     return found[0]
 
 
-def _replace_cell(nb, grade_id: str, source: str):
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def without_markers(source: str) -> str:
+    """A solution cell's text as a student would have written it: the solution
+    delimiters removed, everything between them kept."""
+    return "\n".join(line for line in source.splitlines() if not line.strip().startswith(SOLUTION_MARKERS))
+
+
+def answered(released, solution, replace: dict[str, str] | None = None):
+    """The release notebook with its answer cells filled in from the solution notebook
+    (or from ``replace``: grade id -> source); every other cell stays as released."""
+    answers = {_grade_id(c): without_markers(c.source) for c in solution.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    answers.update(replace or {})
+    nb = copy.deepcopy(released)
+    filled = set()
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = source
-            return nb
-    raise CourseError(f"no cell {grade_id!r} in the notebook")
+        gid = _grade_id(cell)
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+            cell.source = answers[gid]
+            filled.add(gid)
+    missing = sorted(set(answers) - filled)
+    if missing:
+        raise CourseError(f"answer cells {', '.join(missing)} are not in the release notebook")
+    return nb
 
 
 def make_samples(course: Path, assignment: str = ASSIGNMENT) -> dict[str, str]:
     """Write three submissions into submitted/; returns student -> description."""
-    solution = _notebook(course / "source" / assignment)
-    released = _notebook(course / "release" / assignment)
-    buggy = nbformat.read(solution, as_version=4)
-    _replace_cell(buggy, "gru_cell", (SAMPLES / "gru_raw_projection.py").read_text())
-    samples = {
-        "alice": ("the solution notebook", nbformat.read(solution, as_version=4)),
-        "bob": ("the untouched release", nbformat.read(released, as_version=4)),
-        "carol": ("solution with a typical GRU bug", buggy),
-    }
-    for student, (_, nb) in samples.items():
+    solution = nbformat.read(_notebook(course / "source" / assignment), as_version=4)
+    released_path = _notebook(course / "release" / assignment)
+    released = nbformat.read(released_path, as_version=4)
+    bug = {"gru_cell": (SAMPLES / "gru_raw_projection.py").read_text()}
+    notebooks = {"alice": answered(released, solution), "bob": released,
+                 "carol": answered(released, solution, bug)}
+    for student, nb in notebooks.items():
         dest = course / "submitted" / student / assignment
         dest.mkdir(parents=True, exist_ok=True)
-        for asset in released.parent.iterdir():
+        for asset in released_path.parent.iterdir():
             if asset.suffix != ".ipynb" and asset.is_file():
                 shutil.copy(asset, dest / asset.name)
-        nbformat.write(nb, dest / released.name)
-    return {student: desc for student, (desc, _) in samples.items()}
+        nbformat.write(nb, dest / released_path.name)
+    return dict(STUDENTS)
+
+
+def _is_course(folder: Path) -> bool:
+    return (folder / "nbgrader_config.py").is_file() and (folder / "source").is_dir()
+
+
+def template_course(start: Path | None = None) -> Path:
+    """The course the demo copies from: the nearest course folder at or above ``start``
+    that is not itself a demo, else the checkout this package runs from."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if _is_course(folder) and not (folder / MARKER).exists():
+            return folder
+    checkout = Path(__file__).resolve().parents[1]
+    if _is_course(checkout) and (checkout / "source" / ASSIGNMENT).is_dir():
+        return checkout
+    raise CourseError(f"no course folder with source/{ASSIGNMENT} at or above {here} to build the demo from")
+
+
+def check_target(target: Path, template: Path) -> None:
+    """Refuse to wipe anything but a folder an earlier demo built (or an empty one)."""
+    if target == template or template.is_relative_to(target):
+        raise CourseError(f"the demo cannot be built in {target}: it holds the course it is built from")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise CourseError(f"{target} is a file; choose a folder for the demo")
+    legacy = target == template / "demo"  # demo/ from before the marker existed
+    if any(target.iterdir()) and not (target / MARKER).exists() and not legacy:
+        raise CourseError(f"{target} is not empty and was not built by `course demo` (no {MARKER}); "
+                          "choose a new or empty folder")
+
+
+def build_course(target: Path, template: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    (target / MARKER).write_text("built by `course demo`; rebuilt from scratch by the next run\n")
+    shutil.copy(template / "nbgrader_config.py", target)
+    shutil.copytree(template / "source" / ASSIGNMENT, target / "source" / ASSIGNMENT)
+    shutil.copy(SAMPLES / "roster.csv", target / "roster.csv")
+    ensure_exchange(target / "exchange")
 
 
 def run_demo(where: Path | None = None) -> Path:
     import data_scripts
 
-    repo = find_course_root()
-    course = (where or repo / "demo").resolve()
+    template = template_course()
+    course = Path(where or template / "demo").resolve()
+    check_target(course, template)
     start = time.perf_counter()
     print(f"[1/5] offline datasets for {ASSIGNMENT}")
     for name in ("speech_commands",):
         print(f"      {name}: {data_scripts.build_offline(name)}")
     print(f"[2/5] demo course in {course} (rebuilt from scratch)")
-    if course.exists():
-        shutil.rmtree(course)
-    course.mkdir(parents=True)
-    shutil.copy(repo / "nbgrader_config.py", course)
-    shutil.copytree(repo / "source" / ASSIGNMENT, course / "source" / ASSIGNMENT)
+    build_course(course, template)
     print(f"[3/5] release with nbgrader generate_assignment -> {release(course, ASSIGNMENT)}")
-    print("[4/5] three sample submissions:")
+    run_nbgrader(course, "release_assignment", ASSIGNMENT, "--force", quiet=True)
+    exchange = os.environ.get("COURSE_EXCHANGE") or course / "exchange"
+    print(f"      published to the exchange ({exchange}) with nbgrader release_assignment")
+    print("[4/5] three sample submissions (names in roster.csv, a Canvas gradebook export):")
     for student, desc in make_samples(course).items():
         print(f"      {student:<6} {desc}")
-    print("[5/5] grading with `course grade` (parallel workers, nbgrader gradebook)")
+    print("[5/5] grading with `course grade --roster roster.csv` (parallel workers, nbgrader gradebook)")
     from .grading import grade_assignment
 
-    run = grade_assignment(course, ASSIGNMENT)
+    run = grade_assignment(course, ASSIGNMENT, roster=course / "roster.csv")
     print()
     print(grade_table(run))
     print()
@@ -85,6 +155,8 @@ def run_demo(where: Path | None = None) -> Path:
     for label, path in run.files.items():
         print(f"{label}: {path}")
     print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
+    print(f"\nhand grading: `cd {course} && jupyter lab`, then Nbgrader > Formgrader; afterwards\n"
+          f"`course --course-dir {course} feedback {ASSIGNMENT}` rewrites the feedback with the hand grades")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; course folder: {course}")
     return course
 

@@ -50,6 +50,34 @@ def run_nbgrader(course: Path, *args: str, quiet: bool = False, timeout: float |
     return proc
 
 
+EXCHANGE_MODE = 0o1777  # like /tmp: nbgrader needs every user (students too) to write here
+
+
+def ensure_exchange(root: str | Path) -> Path:
+    """Create nbgrader's exchange folder if it is missing, writable for every user with the
+    sticky bit, as nbgrader's docs ask of /srv/nbgrader/exchange (`nbgrader list` and the
+    formgrader's Release/Collect fail without it). An existing folder is left as it is; a
+    folder that cannot be created is left to nbgrader to report."""
+    root = Path(root)
+    if not root.is_dir():
+        try:
+            root.mkdir(parents=True)
+            root.chmod(EXCHANGE_MODE)
+        except OSError:
+            pass
+    return root
+
+
+def html_template_dirs() -> list[str]:
+    """Template folders for nbgrader's HTML pages (formgrader, feedback): the course's own
+    (a MathJax loader that works offline) ahead of nbgrader's, which must stay listed."""
+    import nbgrader
+
+    ours = Path(__file__).with_name("templates")
+    theirs = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+    return [str(ours), str(theirs)]
+
+
 def check_assignment(course: Path, assignment: str) -> None:
     if not (course / "source" / assignment).is_dir():
         known = sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
@@ -61,3 +89,23 @@ def release(course: Path, assignment: str) -> Path:
     check_assignment(course, assignment)
     run_nbgrader(course, "generate_assignment", assignment, "--force", quiet=True)
     return course / "release" / assignment
+
+
+def regenerate_feedback(course: Path, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """Rewrite feedback/<student>/<assignment>/ from autograded/ and the gradebook with
+    `nbgrader generate_feedback` (the course's feedback preprocessors, as in `course grade`),
+    so that hand grades and comments from the formgrader show. Returns the HTML files."""
+    check_assignment(course, assignment)
+    graded = sorted(p.parent.name for p in (course / "autograded").glob(f"*/{assignment}") if p.is_dir())
+    missing = sorted(set(students or []) - set(graded))
+    if missing or not graded:
+        who = f" for {', '.join(missing)}" if missing else ""
+        raise CourseError(f"nothing autograded{who} in {course / 'autograded'} for {assignment}; "
+                          f"run `course grade {assignment}` first")
+    if students:  # nbgrader takes one --student at a time
+        for student in sorted(set(students)):
+            run_nbgrader(course, "generate_feedback", assignment, "--force", f"--student={student}", quiet=True)
+        graded = sorted(set(students))
+    else:
+        run_nbgrader(course, "generate_feedback", assignment, "--force", quiet=True)
+    return sorted(f for s in graded for f in (course / "feedback" / s / assignment).glob("*.html"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List
 
 _WARNING = re.compile(r"\b\w*Warning\b|^\s*warnings\.warn", re.MULTILINE)
 # One reader of hidden regions for the whole package (re-exported for older callers).
@@ -64,6 +65,11 @@ class HideHiddenTests(NbGraderPreprocessor):
     error raised by the hidden part, or with a frame inside autograder/, keeps only its
     final line (``NameError: name 'GRUCell' is not defined``).
     """
+
+    # nbconvert's HTMLExporter configures NbConvertBase.display_data_priority, which
+    # nbgrader's base class re-declares without config=True: traitlets then warns "not
+    # recognized by HideHiddenTests" for every notebook. Configurable here, as in GetGrades.
+    display_data_priority = List(NbGraderPreprocessor.display_data_priority.default_value, config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -135,6 +135,21 @@ def definition_to_json(defn: dict[str, list[CellDef]]) -> dict:
     return {nb: [asdict(c) for c in cells] for nb, cells in defn.items()}
 
 
+def add_student_names(gb: Gradebook, roster) -> int:
+    """Give the gradebook's students the names (and e-mail) from a roster, so the formgrader
+    lists "Last, First" instead of "None, None". Students missing from the gradebook are
+    added (nbgrader lists enrolled students without submissions too); a blank roster field
+    never erases a name already there. Returns how many students were written."""
+    count = 0
+    for entry in roster.entries:
+        fields = {k: v for k, v in (("first_name", entry.first_name), ("last_name", entry.last_name),
+                                    ("email", entry.email)) if v}
+        if fields:
+            gb.update_or_create_student(entry.student_id, **fields)
+            count += 1
+    return count
+
+
 # ------------------------------------------------------------------ per submission
 
 

@@ -4,7 +4,8 @@ Canvas names each file of a bulk download ``<name>_<userid>_<submissionid>_<file
 ``_LATE`` after the name when it came in after the deadline (and ``-1``, ``-2`` added to
 the file name for resubmissions). A roster CSV maps Canvas user ids to course student
 ids; Canvas' own gradebook export (columns ``Student, ID, SIS User ID, SIS Login ID``)
-works as a roster. Files are unpacked into submitted/<student>/<assignment>/ as
+works as a roster, and its ``Student`` column ("Last, First") or first/last name columns
+give the names the formgrader shows. Files are unpacked into submitted/<student>/<assignment>/ as
 ``nbgrader zip_collect`` would; anything that cannot be placed is reported, not guessed.
 """
 from __future__ import annotations
@@ -20,7 +21,10 @@ CANVAS_NAME = re.compile(r"^(?P<name>[^_/]+?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<s
 # Header names accepted in a roster (compared lower-case, spaces and dashes as "_").
 LMS_ID_COLUMNS = ("canvas_id", "lms_id", "user_id", "id", "canvas_user_id")
 STUDENT_COLUMNS = ("student_id", "nbgrader_id", "sis_login_id", "sis_user_id", "login_id", "login", "username")
-NAME_COLUMNS = ("student", "name", "student_name", "full_name")
+NAME_COLUMNS = ("student", "name", "student_name", "full_name", "sortable_name")
+FIRST_NAME_COLUMNS = ("first_name", "given_name", "first", "firstname")
+LAST_NAME_COLUMNS = ("last_name", "family_name", "surname", "last", "lastname")
+EMAIL_COLUMNS = ("email", "e_mail", "email_address")
 
 
 @dataclass
@@ -31,6 +35,15 @@ class RosterEntry:
     sis_user_id: str = ""
     sis_login_id: str = ""
     section: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+
+    def __post_init__(self):
+        if self.name and not (self.first_name or self.last_name):
+            self.first_name, self.last_name = split_name(self.name)
+        elif not self.name:
+            self.name = " ".join(n for n in (self.first_name, self.last_name) if n)
 
 
 @dataclass
@@ -54,6 +67,17 @@ class Intake:
     late: set[str] = field(default_factory=set)                       # students Canvas marked late
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """(first, last) from one name column: Canvas writes "Last, First"; otherwise the last
+    word is taken as the family name. A single word is the family name."""
+    name = " ".join(name.split())
+    if "," in name:
+        last, first = (part.strip() for part in name.split(",", 1))
+        return first, last
+    first, _, last = name.rpartition(" ")
+    return first, last
+
+
 def _key(header: str) -> str:
     return re.sub(r"[\s\-]+", "_", header.strip().lower())
 
@@ -71,6 +95,7 @@ def read_roster(path: Path) -> Roster:
 
     lms, sid, name = col(LMS_ID_COLUMNS), col(STUDENT_COLUMNS), col(NAME_COLUMNS)
     sis_user, sis_login, section = col(("sis_user_id",)), col(("sis_login_id",)), col(("section",))
+    first, last, email = col(FIRST_NAME_COLUMNS), col(LAST_NAME_COLUMNS), col(EMAIL_COLUMNS)
     if sid is None and lms is None:
         from ..nbg import CourseError
 
@@ -83,7 +108,8 @@ def read_roster(path: Path) -> Roster:
             continue  # Canvas exports carry a "Points Possible" row and test students
         student = get(sid) or lms_id
         if student:
-            roster.entries.append(RosterEntry(student, lms_id, get(name), get(sis_user), get(sis_login), get(section)))
+            roster.entries.append(RosterEntry(student, lms_id, get(name), get(sis_user), get(sis_login), get(section),
+                                              get(first), get(last), get(email)))
     return roster
 
 
