@@ -61,6 +61,7 @@ _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
                 "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"})}
 _CELL_NAME = {"LSTM": "LSTMCell", "GRU": "GRUCell", "RNN_TANH": "BasicRNNCell", "RNN_RELU": "BasicRNNCell"}
 _BLOCKS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+STAND_INS = ("LSTMCell", "GRUCell", "BasicRNNCell")  # what a1_probes swaps in while models are graded
 
 
 class A1Unit(Unit):
@@ -368,6 +369,7 @@ def _model_unit(name: str, grade_id: str, bidir: bool) -> Unit:
     unit = A1Unit(name, grade_id=grade_id, points=2, objects=("cls",), options=("mode",), probes=PROBES,
                   forbid_recurrent=True)
     unit.label = lambda opts: f"{name}({opts.get('mode')!r})"
+    unit.stand_ins = STAND_INS  # graded with the grader's cells, whatever the student's cells use
 
     @unit.check("structure (3 layers, separate directions)" if bidir else "structure (3 layers)")
     def structure(rng, mode=None):

@@ -173,7 +173,9 @@ class Unit:
     notebook's one-liner passes them. ``options``: names of further arguments that are
     plain values (a mode string), passed to checks as keyword arguments and to probes as
     ``student.options``. ``forbid_recurrent``: torch's recurrent layers and kernels in the
-    graded objects' source cost every point (a1's from-scratch cells).
+    graded objects' source cost every point (a1's from-scratch cells). ``stand_ins``:
+    notebook names the unit's probes replace with the grader's own objects while they run
+    (a1's models get stand-in cells), so what those names hold does not count against it.
     """
 
     def __init__(self, name: str, *, grade_id: str, points: float, objects: tuple[str, ...], probes,
@@ -182,6 +184,7 @@ class Unit:
         self.objects, self.options = tuple(objects), tuple(options)
         self.probes = Path(probes)
         self.forbid_recurrent = forbid_recurrent
+        self.stand_ins: tuple[str, ...] = ()
         self.checks: list[Check] = []
         self.label: Callable[[dict], str] | None = None
 

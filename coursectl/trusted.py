@@ -102,7 +102,12 @@ class InjectProbes(NbGraderPreprocessor):
         # instructor's, restored by nbgrader before this step).
         student_sources = [cells.source_text(c) for c in nb.cells if c.get("cell_type") == "code"
                            and not cells.is_autograded_test(c) and not cells.is_locked(c)]
-        forbidden = static_guard.scan(student_sources)
+        scans = {}
+
+        def forbidden(stand_ins=()):  # one static scan per set of names a unit replaces
+            if stand_ins not in scans:
+                scans[stand_ins] = static_guard.scan(student_sources, isolated=stand_ins)
+            return scans[stand_ins]
         out = []
         for cell in nb.cells:
             gid = cells.grade_id(cell)
@@ -141,7 +146,8 @@ class InjectProbes(NbGraderPreprocessor):
             blocked = None
             if unit.forbid_recurrent:
                 names = list(bindings.values()) + [static_guard.EVERYTHING]
-                blocked = next((forbidden[n] for n in names if n in forbidden), None)
+                flags = forbidden(tuple(unit.stand_ins))
+                blocked = next((flags[n] for n in names if n in flags), None)
             planned.append((plan, blocked))
         return planned
 

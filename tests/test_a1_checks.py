@@ -16,12 +16,13 @@ import torch
 from autograder import a1_checks as checks
 from autograder import a1_probes as probes
 from autograder import a1_reference as ref
-from autograder import guards, harness, wire
+from autograder import guards, harness, static_guard, wire
 from coursectl import trusted
 from nbcourse import REPO
 from probe_modules import assert_kernel_safe
 
-MUTANTS = sorted((Path(__file__).parent / "mutants" / "a1").glob("*.py"))
+MUTANT_DIR = Path(__file__).parent / "mutants" / "a1"
+MUTANTS = sorted(MUTANT_DIR.glob("*.py"))
 KEY = {"A": "GRU", "B": "RNN", "C": "LSTM"}
 MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
 
@@ -251,6 +252,20 @@ def test_stand_in_cells_are_not_the_students_layers(mode):
         model = ns["BidirRecurrentModel"](mode, 3, 4, 2, True, 2)
         assert guards.forbidden(_notes(ns["BidirRecurrentModel"], model)) is None
     assert ns["LSTMCell"] is not probes.LSTMCell
+
+
+def test_static_guard_grades_models_apart_from_the_cells():
+    """torch.lstm_cell in the student's LSTMCell blocks the cell's unit in trusted grading,
+    not the models' (their probes swap in the grader's cells); a forbidden helper of the
+    model's own still blocks them."""
+    assert set(checks.STAND_INS) == set(probes.STAND_INS)
+    assert checks.check_rnn_model.unit.stand_ins == checks.check_bidir_model.unit.stand_ins == checks.STAND_INS
+    sources = [Path(ref.__file__).read_text(), (MUTANT_DIR / "lstm_torch_kernel.py").read_text()]
+    assert "RNNModel" in static_guard.scan(sources)  # flags follow names...
+    flags = static_guard.scan(sources, isolated=checks.STAND_INS)
+    assert "LSTMCell" in flags and not {"RNNModel", "BidirRecurrentModel"} & set(flags)
+    helper = "import torch\nStack = torch.nn.GRU\nclass RNNModel(torch.nn.Module):\n    make = Stack\n"
+    assert "RNNModel" in static_guard.scan(sources + [helper], isolated=checks.STAND_INS)
 
 
 @pytest.mark.parametrize("notes", ["all clear", [["uses", "X.f", "nn.LSTM"]], [[1, 2, 3, 4]]])

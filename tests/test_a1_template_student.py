@@ -1,16 +1,19 @@
 """A template-style a1 submission (correct LSTM cell, wrong GRU cell, `.squeeze()` habits,
 broken bidirectional model) loses points exactly in those grade cells, and in proportion:
 more than half of a grade cell where only batch size 1 breaks, less than half where the
-core computation is wrong. The slow end-to-end run of the same submission is in
-test_a1_notebook (its "template" student)."""
+core computation is wrong; in process and through the real autograde chain."""
+import json
 import math
 from pathlib import Path
 
+import nbformat
+import pytest
 import torch
 from torch import nn
 
 from autograder import a1_checks, a1_reference
 from mutants import load_cells
+from nbcourse import REPO, cell_by_id, make_course, nbgrader, scores, submit
 
 FIXTURE = Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py"
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
@@ -59,3 +62,27 @@ def test_partial_credit_exactly_where_the_submission_is_wrong(capsys):
     # The one-tensor LSTM state convention is accepted, so the given-state check passes.
     lstm_part = report.split("RNNModel('LSTM')")[1].split("RNNModel('GRU')")[0]
     assert "FAILED 2 layers, given initial state" not in lstm_part
+
+
+@pytest.mark.slow
+def test_end_to_end_shares_through_the_trusted_chain(tmp_path):
+    """Graded by the real nbgrader autograde: the visible asserts the submission fails (batch
+    size 1, the GRU's known value) no longer block its hidden checks, so the scores keep the
+    same proportions as above."""
+    a = "a1_rnn_cells"
+    course = make_course(tmp_path, a)
+    nbgrader(course, "generate_assignment", a, "--force")
+    cells, loses = load_cells(FIXTURE)
+    nb = nbformat.read(REPO / "source" / a / f"{a}.ipynb", as_version=4)
+    for gid, source in cells.items():
+        cell_by_id(nb, gid).source = source
+    submit(course, "template", a, nb, name=f"{a}.ipynb")
+    nbgrader(course, "autograde", a, "--force", timeout=1200)
+    got = scores(course, a, "template")
+    graded = {gid: got[gid] for gid in got if gid.startswith(("test_lstm", "test_gru", "test_rnn", "test_bidir"))}
+    assert len(graded) == 10
+    assert {gid for gid, (score, points) in graded.items() if score < points} == set(loses)
+    assert_shares(graded)
+    autograded = nbformat.read(course / "autograded" / "template" / a / f"{a}.ipynb", as_version=4)
+    shown = json.dumps(cell_by_id(autograded, "test_rnn_model_lstm").outputs)
+    assert "FAILED batch size 1" in shown
