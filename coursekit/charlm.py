@@ -111,13 +111,13 @@ def _encoded(root: Path, raw: bytes, text: str, cache: bool):
                 return chars, ids
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache is recomputed
-    chars = sorted(set(text))
-    lookup = {c: i for i, c in enumerate(chars)}
-    ids = np.fromiter((lookup[c] for c in text), dtype=np.int16 if len(chars) < 2 ** 15 else np.int32,
+    vocab = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(vocab)}
+    ids = np.fromiter((lookup[c] for c in text), dtype=np.int16 if len(vocab) < 2 ** 15 else np.int32,
                       count=len(text))
     if cache:
-        save_npz_atomic(path, "encoded corpus", chars=np.array(chars, dtype=str), ids=ids)
-    return chars, torch.from_numpy(ids.astype(np.int64))
+        save_npz_atomic(path, "encoded corpus", chars=np.array(vocab, dtype=str), ids=ids)
+    return vocab, torch.from_numpy(ids.astype(np.int64))
 
 
 def chunk(ids: torch.Tensor, seq_len: int):
@@ -150,8 +150,9 @@ def fit(model: nn.Module, train, val, evaluate, *, epochs: int = 10, batch_size:
     X_val, y_val, eval_batch_size)`` (the notebook's) gives validation loss and accuracy.
     ``max_batches`` caps the batches per epoch (a random subset each epoch)."""
     x_tr, y_tr = train
-    device = next(model.parameters()).device
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = list(model.parameters())
+    device = params[0].device
+    opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     per_epoch = -(-len(x_tr) // batch_size)
     if max_batches is not None:
@@ -166,8 +167,8 @@ def fit(model: nn.Module, train, val, evaluate, *, epochs: int = 10, batch_size:
         for b in range(per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
             xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
-            logits, _ = model(xb)
-            if yb.dim() == 1:
+            logits = model(xb)[0]
+            if yb.ndim == 1:
                 logits = logits[:, -1]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1))
             opt.zero_grad()
