@@ -41,3 +41,44 @@ def results_table(histories: Mapping[str, "History"]):
         for name, h in histories.items()
     ]
     return pd.DataFrame(rows).set_index("model")
+
+
+def seed_table(runs: Mapping[str, list["History"]]):
+    """One row per variant, over its seeds: mean +- sd of the best validation accuracy and
+    of the test accuracy at that point, the mean time, and how many seeds."""
+    import numpy as np
+    import pandas as pd
+
+    def spread(values):
+        values = np.asarray(values, dtype=float)
+        sd = values.std(ddof=1) if len(values) > 1 else float("nan")
+        return f"{values.mean():.3f} ± {sd:.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+    rows = [{"model": name,
+             "best val acc": spread([h.best_val_acc for h in hs]),
+             "test acc at best val": spread([h.test_acc_at_best for h in hs]),
+             "seconds per run": round(float(np.mean([h.seconds for h in hs])), 1),
+             "seeds": len(hs)} for name, hs in runs.items()]
+    return pd.DataFrame(rows).set_index("model")
+
+
+def plot_seed_curves(runs: Mapping[str, list["History"]], title: str = ""):
+    """Validation accuracy per variant: the mean over seeds, and a band of +-1 sd."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for name, hs in runs.items():
+        n = min(len(h.val_acc) for h in hs)
+        acc = np.array([h.val_acc[:n] for h in hs])
+        mean, sd = acc.mean(axis=0), acc.std(axis=0)
+        line, = ax.plot(hs[0].eval_steps[:n], mean, label=name, marker=".",
+                        linestyle="-" if name.startswith("RNN") else "--")
+        if len(hs) > 1:
+            ax.fill_between(hs[0].eval_steps[:n], mean - sd, mean + sd, color=line.get_color(), alpha=0.12)
+    ax.set(xlabel="training step", ylabel="validation accuracy", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

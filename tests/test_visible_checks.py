@@ -189,3 +189,44 @@ def test_mutant_fails_a_visible_test_of_its_unit_with_a_message(runners, mutant_
     pattern = VISIBLE[mutant_set][mutant.name]
     assert any(re.search(pattern, msg, re.I | re.S) for msg in failed.values()), \
         f"{mutant.name}: no message matches {pattern!r}: {failed}"
+
+
+# --------------------------------------------------------------------------- layout a student relies on
+
+def _release(assignment):
+    return nbformat.read(REPO / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("assignment,cell_id,names", [
+    ("a1_rnn_cells", "choose", ("MODEL_CLASS", "MODE")),
+    ("a2_sentiment", "sweep-settings", ("SWEEP_KIND", "LENGTHS", "HIDDEN_SIZES", "KINDS")),
+])
+def test_choices_sit_in_cells_the_student_owns(assignment, cell_id, names):
+    """nbgrader restores locked cells at grading; a choice the notebook invites must not be in one."""
+    nb = _release(assignment)
+    (cell,) = [c for c in nb.cells if c.get("id") == cell_id]
+    assert "nbgrader" not in cell.metadata and cell.metadata.get("editable", True), cell.metadata
+    for name in names:
+        assert re.search(rf"^{name}\b.*=|^\s*{name}, .*=|, {name}\b.*=", cell.source, re.M), name
+        for other in nb.cells:
+            meta = other.metadata.get("nbgrader", {})
+            if other.cell_type == "code" and meta.get("locked"):
+                assert not re.search(rf"^{name}\s*=", other.source, re.M), f"{name} set in locked {meta['grade_id']}"
+
+
+def test_a1_shows_points_and_a_reasoning_cell_for_q3():
+    nb = _release("a1_rnn_cells")
+    intro = nb.cells[0].source
+    assert "27 points" in intro and "11 points" in intro and "hidden tests check" in intro
+    manual = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+              if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
+    assert manual == {"q_vanishing_gradients": 3, "q_lstm_vs_rnn": 3, "q_abc_reasoning": 2, "q_when_to_use": 3}
+    q3 = next(c.source for c in nb.cells if "abc_training_curves.png" in c.source)
+    caption = q3[q3.index("*Figure:"):]
+    for fact in ("validation accuracy", "100 epochs", "one-layer", "32", "stand-in"):
+        assert fact in caption, fact
+
+
+def test_a2_writes_the_init_distribution_one_way():
+    text = "\n".join(c.source for c in _release("a2_sentiment").cells)
+    assert "N(0, 0.001)" not in text and "0.001^2" in text and "standard deviation 0.001" in text
