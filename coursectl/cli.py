@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds (default 1800)")
     gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds (default: $COURSE_CELL_TIMEOUT or 120)")
     gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission in MB (default 4096; 0: no cap)")
+    gr.add_argument("--no-sandbox", action="store_true",
+                    help="grade without the bubblewrap sandbox (at your own risk: student code can then "
+                         "read and change the course folder, gradebook and other submissions)")
     gr.set_defaults(func=_cmd_grade)
 
     fb = sub.add_parser("feedback", help="regenerate feedback HTML after hand grading in the formgrader")

@@ -6,7 +6,9 @@ Flow of ``grade_assignment``:
    source/ if missing) and copied into a small template gradebook;
 3. each submission is checked and staged in its own scratch course folder (precheck.py);
 4. an executor runs ``jobs.grade_job`` for each: nbgrader autograde + feedback in a fresh
-   process with per-cell and wall-clock limits, a memory cap and no network;
+   process with per-cell and wall-clock limits; its kernel runs in a bubblewrap sandbox
+   (sandbox.py) with a memory cap and no network. Without bubblewrap grading refuses,
+   unless the caller opts out (``sandbox=False``, `course grade --no-sandbox`);
 5. as results arrive, this process alone merges them into the real gradebook (SQLite or
    PostgreSQL via ``db_url``) and copies autograded/ and feedback/ into the course;
 6. report (text, JSON, PNG), `nbgrader export` CSV and a Canvas CSV go to reports/<a>/.
@@ -51,6 +53,7 @@ class GradingRun:
     seconds: float = 0.0
     workers: int = 1
     network: str = ""
+    sandbox: str = ""  # the protection the kernels had, in words
 
     def result(self, student: str) -> SubmissionResult:
         return next(r for r in self.results if r.student == student)
@@ -101,7 +104,8 @@ def grade_assignment(course, assignment: str, **options) -> GradingRun:
     intake), ``db_url`` (default: the course's), ``executor`` (anything with
     concurrent.futures' ``submit``: a process pool, a Dask ``Client``), ``students`` (only
     these ids), ``isolate_network``, ``feedback``, ``progress``, ``work_dir`` (kept if given),
-    ``max_output_bytes`` (per cell).
+    ``max_output_bytes`` (per cell), ``sandbox`` (default True: kernels run under bubblewrap,
+    and grading refuses where it cannot start; False grades without it, at the caller's risk).
     """
     with warnings.catch_warnings():
         # nbgrader's gradebook code trips SQLAlchemy warnings that mean nothing to a grader
@@ -113,13 +117,14 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
                      cell_timeout: int | None = None, memory_mb: int | None = None, from_zip=None,
                      roster=None, db_url: str | None = None, executor=None, students=None,
                      isolate_network: bool = True, feedback: bool = True, progress: bool = True,
-                     work_dir=None, max_output_bytes: int = 5_000_000) -> GradingRun:
+                     work_dir=None, max_output_bytes: int = 5_000_000, sandbox: bool = True) -> GradingRun:
     from ..nbg import CourseError, check_assignment
     from . import jobs
 
     start = time.monotonic()
     course = Path(course).resolve()
     check_assignment(course, assignment)
+    bwrap, protection = _probe_sandbox(jobs, sandbox, isolate_network)  # refuse before any work
     if executor is None:  # first, so that its imports overlap with ours
         jobs.start_fork_server()
     threading.Thread(target=report.preload_plotting, daemon=True).start()
@@ -136,7 +141,10 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
              else intake.Intake())
     intake.find_submissions(course, assignment, found)
     chosen = {s: p for s, p in found.students.items() if students is None or s in students}
-    network = jobs.probe_network() if isolate_network else "not isolated (switched off)"
+    if bwrap:
+        network = "isolated (new network namespace, bubblewrap)" if isolate_network else "not isolated (switched off)"
+    else:
+        network = jobs.probe_network() if isolate_network else "not isolated (switched off)"
 
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"grade-{assignment}-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -180,6 +188,7 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
                 "timeout": timeout, "cell_timeout": cell_timeout, "memory_mb": memory_mb or None,
                 "no_network": isolate_network, "max_output_bytes": max_output_bytes, "feedback": feedback,
                 "env": env, "seed": seed, "prior": gradebook.prior_grades(gb, assignment, student),
+                "bwrap": bwrap,
             })
 
         pool = executor or local_executor(workers)
@@ -231,6 +240,7 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
     seconds = time.monotonic() - start
     summary = report.summarize(ordered)
     meta = {"workers": workers, "seconds": round(seconds, 2), "network": network,
+            "protection": {"sandbox": protection, "network": network, "memory_cap_mb": memory_mb or None},
             "limits": {"timeout_s": timeout, "cell_timeout_s": cell_timeout, "memory_mb": memory_mb or None}}
     text = report.render_text(assignment, summary, ordered, found.unplaced, meta)
     files["report_txt"] = report_dir / "report.txt"
@@ -241,7 +251,29 @@ def _grade(course, assignment: str, *, workers: int | None = None, timeout: floa
     if not work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return GradingRun(assignment, ordered, summary, list(found.unplaced), report_dir, files, text,
-                      time.monotonic() - start, workers, network)
+                      time.monotonic() - start, workers, network, protection)
+
+
+SANDBOX_HELP = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
+                "`sudo dnf install bubblewrap`); where it is installed but cannot create namespaces, "
+                "allow unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1`, on "
+                "Ubuntu 24.04 also `sysctl kernel.apparmor_restrict_unprivileged_userns=0`). Or grade "
+                "without the sandbox, at your own risk, with `course grade --no-sandbox` "
+                "(grade_assignment(..., sandbox=False)): student code then runs as you and can read "
+                "and change the course folder, the gradebook and other submissions.")
+
+
+def _probe_sandbox(jobs, wanted: bool, isolate_network: bool) -> tuple[str | None, str]:
+    """(bwrap path or None, the protection line for the report); refuses when the
+    sandbox is wanted but cannot start."""
+    from ..nbg import CourseError
+
+    if not wanted:
+        return None, "none (opted out with --no-sandbox: kernels run unsandboxed)"
+    bwrap, line = jobs.probe_sandbox(no_network=isolate_network)
+    if not bwrap:
+        raise CourseError(f"refusing to grade without a sandbox: {line}. {SANDBOX_HELP}")
+    return bwrap, line
 
 
 def _absorb(gb, course: Path, assignment: str, raw: dict, staged, wd: Path, report_dir: Path,
@@ -290,10 +322,12 @@ def _progress(total: int, assignment: str, enabled: bool):
 
 def grade_from_cli(course: Path, args) -> GradingRun:
     """`course grade ASSIGNMENT [--from ZIP] [--roster CSV] [--workers N] [--timeout S]
-    [--cell-timeout S] [--memory-mb M]`: grade, then print the summary and file paths."""
+    [--cell-timeout S] [--memory-mb M] [--no-sandbox]`: grade, then print the summary and
+    file paths."""
     run = grade_assignment(course, args.assignment, workers=args.workers, timeout=args.timeout,
                            cell_timeout=getattr(args, "cell_timeout", None), memory_mb=args.memory_mb,
-                           from_zip=getattr(args, "from_zip", None), roster=getattr(args, "roster", None))
+                           from_zip=getattr(args, "from_zip", None), roster=getattr(args, "roster", None),
+                           sandbox=not getattr(args, "no_sandbox", False))
     print(run.text, end="")
     print()
     for label, path in run.files.items():

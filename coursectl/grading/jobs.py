@@ -11,7 +11,8 @@ A job is a plain dict (picklable, JSON-able):
   gradebook.db and submitted/<student>/<a>), course_id, timeout (s, wall clock),
   cell_timeout (s or None), memory_mb (or None), no_network, max_output_bytes,
   feedback, env (variables for the grading process and its kernel), prior (manual
-  grades already in the real gradebook).
+  grades already in the real gradebook), bwrap (path of bubblewrap, or None to run the
+  kernel unsandboxed).
 The result is a dict: student, status ("graded"/"failed"), problems (one-line reasons),
 grades (see gradebook.collect_grades), timed_out, network, seconds.
 """
@@ -20,12 +21,16 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+from . import sandbox
 
 RESULT_FILE = "result.json"
 KERNELS_FILE = "kernels.jsonl"
@@ -77,6 +82,14 @@ def probe_network() -> str:
         return proc.stdout.strip() or f"not isolated: probe failed ({proc.stderr.strip()[-200:]})"
     except (OSError, subprocess.SubprocessError) as exc:
         return f"not isolated: probe failed ({exc})"
+
+
+def probe_sandbox(no_network: bool = True) -> tuple[str | None, str]:
+    """(bwrap path or None, one line): can kernels start in the bubblewrap sandbox here?
+    None means no, and the line says why."""
+    bwrap = sandbox.find_bwrap()
+    ok, line = sandbox.probe_bwrap(bwrap, no_network=no_network)
+    return (bwrap if ok else None), line
 
 
 def _run_child(job: dict) -> None:
@@ -136,6 +149,10 @@ def grade_job(job: dict) -> dict:
     workdir = Path(job["workdir"])
     for name in (RESULT_FILE, KERNELS_FILE):
         (workdir / name).unlink(missing_ok=True)
+    # The kernel's connection file and sockets: the one host folder a sandboxed kernel
+    # may write, its own, removed with everything in it once the job is over.
+    runtime = tempfile.mkdtemp(prefix="krt")  # short: unix socket paths are limited to 107 bytes
+    job = dict(job, runtime_dir=runtime)
     proc = _context().Process(target=_run_child, args=(job,), daemon=True)
     with _LOCK:
         _RUNNING[str(workdir)] = proc
@@ -150,8 +167,9 @@ def grade_job(job: dict) -> dict:
     finally:
         with _LOCK:
             _RUNNING.pop(str(workdir), None)
-    pids, network = _kernels(workdir)
-    _kill_kernels(pids)
+        pids, network = _kernels(workdir)
+        _kill_kernels(pids)
+        shutil.rmtree(runtime, ignore_errors=True)
     result_path = workdir / RESULT_FILE
     if not killed and result_path.exists():
         result = json.loads(result_path.read_text())

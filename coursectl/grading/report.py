@@ -72,7 +72,7 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
         f"timed out: {s['timed_out']}",
         f"score: mean {s['mean_score']:.2f} of {s['max_score']:g} ({s['mean_percent']:.0f}%), "
         f"median {s['median_percent']:.0f}%",
-        f"network: {meta['network']}",
+        *protection_lines(meta),
     ]
     if s.get("manual_points"):
         lines.append(f"{s['manual_points']:g} of the {s['max_score']:g} points are graded by hand "
@@ -99,6 +99,15 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
         lines += ["", f"files not placed ({len(unplaced)}):"]
         lines += [f"  {name}: {why}" for name, why in unplaced]
     return "\n".join(lines) + "\n"
+
+
+def protection_lines(meta: dict) -> list[str]:
+    """What kept the kernels in check during this run: sandbox, network, memory cap."""
+    prot = meta.get("protection") or {}
+    cap = prot.get("memory_cap_mb")
+    return [f"sandbox: {prot.get('sandbox') or 'not recorded'}",
+            f"network: {meta['network']}",
+            f"memory cap: {f'{cap} MB of address space per kernel' if cap else 'none'}"]
 
 
 def preload_plotting() -> None:

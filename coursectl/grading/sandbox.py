@@ -1,12 +1,26 @@
-"""Kernel launcher that puts one submission's kernel under limits, then execs the kernel.
+"""Kernel launcher: puts one submission's kernel in a bubblewrap sandbox, under limits.
 
 Run as a plain script (``python -I sandbox.py OPTIONS_JSON -- KERNEL_CMD...``) so that it
-starts in milliseconds and imports nothing but the standard library. Because it execs,
-the kernel keeps this process's pid, so jupyter_client's interrupt and kill still reach it.
+starts in milliseconds and imports nothing but the standard library. It sets the resource
+limits, then execs ``bwrap`` (Debian's bubblewrap), which starts the kernel in new user,
+mount, PID, IPC, UTS and network namespaces. jupyter_client sees the bwrap process: killing
+it kills the sandbox's whole PID namespace (``--die-with-parent``), so nothing a cell
+started survives its kernel.
 
-OPTIONS_JSON keys: ``memory_mb`` (address-space limit), ``no_network`` (new network
-namespace) and ``status_file`` (one JSON line per kernel start: pid and network state).
-``python sandbox.py --probe`` prints what network isolation this machine allows.
+What the kernel sees (see ``bwrap_command``): read-only system folders (/usr, the loader's
+/etc files), the Python installation and venv, the package folders notebooks import
+(``KERNEL_PACKAGES``) and the data folder; read-write only the job's runtime folder (its
+connection file and ipc sockets) and size-capped tmpfs folders: /tmp, /dev/shm, HOME and
+the working folder, which holds read-only binds of the assignment's non-notebook files.
+``autograder`` and ``coursectl`` are never importable, the course folder, gradebooks,
+other jobs and the host's processes are invisible, and what the kernel writes vanishes.
+
+OPTIONS_JSON keys: ``memory_mb`` (address-space limit), ``no_network``, ``status_file``
+(one JSON line per kernel start: pid and network state) and, for the sandbox, ``bwrap``
+(path of the binary; without it the kernel runs unsandboxed, only capped and, with
+``no_network``, in a new network namespace) plus what ``plan`` returns.
+``python sandbox.py --probe`` prints what network isolation this machine allows without
+the sandbox; ``probe_bwrap`` checks that the sandbox starts.
 """
 from __future__ import annotations
 
@@ -14,10 +28,33 @@ import ctypes
 import json
 import os
 import resource
+import shutil
+import stat
+import subprocess
 import sys
+import tempfile
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+
+KERNEL_UID = 1000               # not root inside the sandbox
+HOME = "/home/student"
+SCRATCH_MB = 256                # each of /tmp, HOME and the working folder; /dev/shm gets a quarter
+MAX_BOUND_FILES = 500           # assignment files bound into the working folder
+KERNEL_PACKAGES = ("coursekit", "data_scripts")   # this repo's packages that notebooks import
+HIDDEN_PACKAGES = ("autograder", "coursectl")     # reference code and the grader: never importable
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf",
+               "alternatives", "mime.types", "fonts", "os-release")
+PASS_ENV = ("LANG", "LANGUAGE", "TZ", "PYTHONIOENCODING", "MPLBACKEND", "NBGRADER_EXECUTION",
+            "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+            "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
+PASS_PREFIXES = ("COURSE_", "LC_")
+BLOCKER = "raise ImportError('{name} is not available while a submission is graded')\n"
+NAMESPACES = "new user (uid 1000), mount, PID, IPC, UTS and network namespaces"
+
+
+# --------------------------------------------------------------------------- without bubblewrap
 
 
 def isolate_network() -> str:
@@ -45,6 +82,208 @@ def apply_memory_limit(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+# --------------------------------------------------------------------------- the plan (grader side)
+
+
+def _inside(path: str, folders) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _package_dir(name: str) -> str | None:
+    """Folder of a top-level package, found the way the kernel would (editable installs
+    included), without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    locations = list(getattr(spec, "submodule_search_locations", None) or []) if spec else []
+    return os.path.realpath(locations[0]) if locations else None
+
+
+def default_data_dir() -> str:
+    """The course's data folder as coursekit.paths finds it (without importing it)."""
+    root = os.environ.get("COURSE_DATA_DIR")
+    return os.path.realpath(os.path.expanduser(root) if root else os.path.expanduser("~/.cache/seqcourse"))
+
+
+def plan(runtime_dir: str, files_from: str | None = None, data_dir: str | None = None) -> dict:
+    """What the sandbox binds, computed in the grading process (which has the same
+    interpreter and packages as the kernel): the part of OPTIONS_JSON for bwrap."""
+    prefixes = []
+    for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
+        p = os.path.realpath(p)
+        if not _inside(p, SYSTEM_DIRS + tuple(prefixes)):
+            prefixes.append(p)
+    bound = list(SYSTEM_DIRS) + prefixes
+    ro = list(prefixes)
+    for name in KERNEL_PACKAGES:
+        folder = _package_dir(name)
+        if folder and not _inside(folder, bound):
+            ro.append(folder)  # an editable install: only the package folder, never the repo
+    hide = []
+    for name in HIDDEN_PACKAGES:
+        folder = _package_dir(name)
+        if folder and _inside(folder, bound):
+            hide.append(folder)  # installed next to the kernel's packages: mask it
+    data = os.path.realpath(data_dir) if data_dir else default_data_dir()
+    return {"ro": ro, "hide": hide, "runtime_dir": os.path.realpath(runtime_dir),
+            "files_from": os.path.realpath(files_from) if files_from else None,
+            "data_dir": data if os.path.isdir(data) else None, "scratch_mb": SCRATCH_MB,
+            "home_files": _font_cache()}
+
+
+def _font_cache() -> list[tuple[str, str]]:
+    """matplotlib's font list, read-only in the kernel's HOME: without it every kernel
+    rebuilds it (0.3 s). (host path, path under HOME)."""
+    folder = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("fontlist-") and n.endswith(".json"))
+    except OSError:
+        return []
+    return [(os.path.join(folder, n), f".cache/matplotlib/{n}") for n in names]
+
+
+# --------------------------------------------------------------------------- the bwrap command
+
+
+def _data_fd(text: str) -> str:
+    """An inheritable in-memory file holding ``text``, for bwrap's --ro-bind-data."""
+    fd = os.memfd_create("sandbox-data", 0)
+    os.write(fd, text.encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return str(fd)
+
+
+def _system_mounts() -> list[str]:
+    args = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    for name in ETC_ENTRIES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for name in sorted(os.listdir("/etc")):  # Debian's python3.X site customisation
+        if name.startswith("python3"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    user = f"student:x:{KERNEL_UID}:{KERNEL_UID}:student:{HOME}:/bin/sh\n"
+    args += ["--ro-bind-data", _data_fd("root:x:0:0:root:/root:/bin/sh\n" + user), "/etc/passwd",
+             "--ro-bind-data", _data_fd(f"root:x:0:\nstudent:x:{KERNEL_UID}:\n"), "/etc/group",
+             "--ro-bind-data", _data_fd("127.0.0.1 localhost grading\n::1 localhost\n"), "/etc/hosts",
+             "--proc", "/proc", "--dev", "/dev"]
+    # CPU topology for torch's and OpenMP's thread choices; nothing else of /sys.
+    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    return args
+
+
+def _assignment_files(folder: str) -> list[tuple[str, str]]:
+    """(path, relative path) of the regular non-notebook files under ``folder``: figures
+    and other assets a notebook opens. Links are skipped: they could point anywhere."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.endswith(".ipynb") or name.startswith("."):
+                continue
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                out.append((path, os.path.relpath(path, folder)))
+            if len(out) >= MAX_BOUND_FILES:
+                return out
+    return out
+
+
+def kernel_env(environ, opts: dict, workdir: str) -> dict[str, str]:
+    """The kernel's whole environment: a short allow-list, nothing else of the grader's."""
+    env = {k: v for k, v in environ.items() if k in PASS_ENV or k.startswith(PASS_PREFIXES)}
+    bin_dirs = [os.path.dirname(sys.executable)] + [os.path.join(p, "bin") for p in opts.get("ro", [])]
+    path = [d for d in dict.fromkeys(bin_dirs) if os.path.isdir(d)] + ["/usr/local/bin", "/usr/bin", "/bin"]
+    env.update(PATH=":".join(path), HOME=HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",
+               PYTHONDONTWRITEBYTECODE="1", PWD=workdir)
+    env.setdefault("LANG", "C.UTF-8")
+    if environ.get("JUPYTER_RUNTIME_DIR"):
+        env["JUPYTER_RUNTIME_DIR"] = opts["runtime_dir"]
+    # The data folder, read-only; without one a kernel builds what it needs in its own tmpfs.
+    env["COURSE_DATA_DIR"] = opts.get("data_dir") or f"{HOME}/.cache/seqcourse"
+    return env
+
+
+def bwrap_command(opts: dict, cmd: list[str], cwd: str, environ) -> list[str]:
+    """The bwrap command line that runs ``cmd`` in the sandbox described by ``opts``."""
+    size = str(int(opts.get("scratch_mb") or SCRATCH_MB) * 1024 * 1024)
+    args = [opts["bwrap"], "--unshare-all", "--unshare-user", "--disable-userns",
+            "--uid", str(KERNEL_UID), "--gid", str(KERNEL_UID), "--hostname", "grading",
+            "--die-with-parent", "--new-session"]
+    if not opts.get("no_network"):
+        args.append("--share-net")
+    args += _system_mounts()
+    args += ["--size", str(int(size) // 4), "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp"]
+    for folder in opts.get("ro", []):
+        args += ["--ro-bind", folder, folder]
+    for folder in opts.get("hide", []):
+        name = os.path.basename(folder)
+        args += ["--size", "65536", "--tmpfs", folder,
+                 "--ro-bind-data", _data_fd(BLOCKER.format(name=name)), f"{folder}/__init__.py"]
+    if opts.get("data_dir"):
+        args += ["--ro-bind", opts["data_dir"], opts["data_dir"]]
+    args += ["--bind", opts["runtime_dir"], opts["runtime_dir"], "--size", size, "--tmpfs", HOME]
+    for path, rel in opts.get("home_files", []):
+        args += ["--ro-bind-try", path, f"{HOME}/{rel}"]
+    # The working folder: a tmpfs named like the assignment, holding its files read-only.
+    files_from = opts.get("files_from")
+    real_cwd = os.path.realpath(cwd)
+    allowed = bool(files_from) and _inside(real_cwd, [files_from]) and real_cwd != files_from
+    workdir = f"{HOME}/{os.path.basename(real_cwd) if allowed else 'work'}"
+    args += ["--size", size, "--tmpfs", workdir]
+    if allowed:
+        for path, rel in _assignment_files(real_cwd):
+            args += ["--ro-bind", path, f"{workdir}/{rel}"]
+    args += ["--chdir", workdir, "--clearenv"]
+    for key, value in sorted(kernel_env(environ, opts, workdir).items()):
+        args += ["--setenv", key, value]
+    return args + ["--", *cmd]
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def find_bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def probe_bwrap(bwrap: str | None = None, no_network: bool = True) -> tuple[bool, str]:
+    """(works, one line): start this interpreter in the sandbox the way a kernel starts."""
+    bwrap = bwrap or find_bwrap()
+    if not bwrap:
+        return False, "bubblewrap (bwrap) is not installed or not on PATH"
+    try:
+        version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        with tempfile.TemporaryDirectory(prefix="krt") as runtime:
+            opts = dict(plan(runtime), bwrap=bwrap, no_network=no_network)
+            code = "import os; print(os.getuid())"
+            cmd = bwrap_command(opts, [sys.executable, "-I", "-c", code], runtime, os.environ)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, close_fds=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bubblewrap could not start: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != str(KERNEL_UID):
+        why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]
+        return False, f"bubblewrap could not start a sandbox: {why}"
+    return True, f"{version or 'bubblewrap'} ({NAMESPACES if no_network else NAMESPACES.replace(' and network', '')})"
+
+
+def unavailable() -> str | None:
+    """None where kernels can run in the sandbox, else why not (one line)."""
+    ok, line = probe_bwrap()
+    return None if ok else line
+
+
+# --------------------------------------------------------------------------- launcher
+
+
 def main(argv: list[str]) -> int:
     if argv[1:2] == ["--probe"]:
         print(isolate_network())
@@ -55,7 +294,13 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault must not leave a core file
     if opts.get("memory_mb"):
         apply_memory_limit(opts["memory_mb"])
-    note["network"] = isolate_network() if opts.get("no_network") else "not isolated (switched off)"
+    if opts.get("bwrap"):
+        cmd = bwrap_command(opts, cmd, os.getcwd(), os.environ)
+        note["sandbox"] = "bubblewrap"
+        note["network"] = ("isolated (new network namespace, bubblewrap)" if opts.get("no_network")
+                           else "not isolated (switched off)")
+    else:
+        note["network"] = isolate_network() if opts.get("no_network") else "not isolated (switched off)"
     if opts.get("status_file"):
         with open(opts["status_file"], "a") as fh:
             fh.write(json.dumps(note) + "\n")

@@ -6,7 +6,8 @@ execute step: ``GuardedExecute`` behaves exactly like nbgrader's ``Execute`` unt
 something goes wrong, then it records a one-line reason, restarts a dead or stuck kernel
 (silently replaying the cells that had run, so later cells still see the student's
 definitions), drops floods of output and stops starting cells at the deadline. The kernel
-starts through sandbox.py (memory cap, no network).
+starts through sandbox.py: in a bubblewrap sandbox (unless the run opted out), with a
+memory cap and no network.
 
 This module is heavy to import (nbgrader, nbconvert, jupyter_client); the fork server
 imports it once, and `course grade`'s own process never does.
@@ -40,6 +41,7 @@ import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for
 
 from . import gradebook
 from .jobs import KERNELS_FILE, LOG_FILE, RESULT_FILE, SANDBOX_SCRIPT
+from .sandbox import plan as sandbox_plan
 
 # Set inside the grading process only (one submission per process).
 SANDBOX: dict = {}
@@ -51,21 +53,79 @@ TIMED_OUT: list[bool] = []
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts the kernel through sandbox.py. Without network the kernel and this process
-    talk over unix sockets, since the kernel's namespace has no loopback."""
+    """Starts the kernel through sandbox.py. The kernel and this process talk over unix
+    sockets in a runtime folder of the job's own (the only host folder the sandbox can
+    write): the kernel's network namespace has no route to ours.
+
+    `course grade` sets SANDBOX in each grading process. Named in nbgrader_config.py
+    (``c.Execute.kernel_manager_class``), it also sandboxes plain `nbgrader autograde`:
+    then it sets itself up (bubblewrap from PATH, a runtime folder per kernel manager, the
+    ``memory_mb`` cap, no network) and refuses to start a kernel without bubblewrap unless
+    the environment says ``COURSE_NO_SANDBOX=1``.
+    """
+
+    memory_mb = Integer(4096, help="address-space cap of a kernel started by plain nbgrader (0: none)"
+                        ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if SANDBOX.get("no_network"):
+        self._own_runtime: str | None = None
+        self.sandbox = SANDBOX if SANDBOX else self._standalone()
+        if self.sandbox.get("no_network") or self.sandbox.get("bwrap"):
+            name = f"k{os.urandom(4).hex()}"
             self.transport = "ipc"
-            self.ip = os.path.join(SANDBOX["runtime_dir"], f"k{os.urandom(4).hex()}")
+            self.ip = os.path.join(self.sandbox["runtime_dir"], name)
+            # Not jupyter_client's default (a temporary file in /tmp, which the sandbox hides).
+            self.connection_file = os.path.join(self.sandbox["runtime_dir"], f"{name}.json")
+
+    def _standalone(self) -> dict:
+        if os.environ.get("COURSE_NO_SANDBOX") == "1":
+            return {}
+        bwrap, line = _standalone_probe()
+        if not bwrap:
+            raise RuntimeError(f"refusing to run a submission's kernel without the sandbox: {line}. "
+                               "Install bubblewrap (apt-get install bubblewrap), or set COURSE_NO_SANDBOX=1 "
+                               "to run it unsandboxed at your own risk.")
+        self._own_runtime = tempfile.mkdtemp(prefix="krt")
+        return dict(sandbox_plan(self._own_runtime), bwrap=bwrap, memory_mb=self.memory_mb or None,
+                    no_network=True)
+
+    async def _async_pre_start_kernel(self, **kw):
+        cwd = kw.get("cwd")
+        if self._own_runtime and cwd and "files_from" in self.sandbox:
+            # nbgrader runs the kernel in autograded/<student>/<assignment>/: its files only.
+            up = Path(cwd).resolve().parents[1] if len(Path(cwd).resolve().parents) > 1 else None
+            self.sandbox["files_from"] = str(up) if up is not None and up.name == "autograded" else None
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if self._own_runtime and not restart:
+            shutil.rmtree(self._own_runtime, ignore_errors=True)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        if not SANDBOX:
+        if not self.sandbox:
             return cmd
-        opts = {k: SANDBOX.get(k) for k in ("memory_mb", "no_network", "status_file")}
-        return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(opts), "--", *cmd]
+        if self.sandbox.get("bwrap"):
+            # A signal to the bwrap process never reaches the kernel inside its PID
+            # namespace: interrupt (cell timeouts) with a message on the control channel.
+            self.kernel_spec.interrupt_mode = "message"
+        return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(self.sandbox), "--", *cmd]
+
+
+_PROBED: list[tuple[str | None, str]] = []
+
+
+def _standalone_probe() -> tuple[str | None, str]:
+    """Probe bubblewrap once per process (plain nbgrader starts one kernel per notebook)."""
+    if not _PROBED:
+        from .sandbox import find_bwrap, probe_bwrap
+
+        bwrap = find_bwrap()
+        ok, line = probe_bwrap(bwrap)
+        _PROBED.append((bwrap if ok else None, line))
+    return _PROBED[0]
 
 
 def _error_output(ename: str, text: str):
@@ -155,6 +215,8 @@ class GuardedExecute(Execute):
         except Exception:
             pass
         if code is not None:
+            if getattr(self.km, "sandbox", SANDBOX).get("bwrap") and code > 128:
+                code = 128 - code  # bwrap exits 128+N when the kernel dies of signal N
             if code < 0:
                 try:
                     name = signal.Signals(-code).name
@@ -319,11 +381,17 @@ def child_main(job: dict) -> None:
     log = os.open(workdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # nbgrader's log and the kernel's stderr go to a file, not the terminal
     os.dup2(log, 2)
-    runtime = tempfile.mkdtemp(prefix="krt")  # short path: unix socket names are limited to 107 bytes
+    # Short path: unix socket names are limited to 107 bytes. grade_job removes it.
+    runtime = job.get("runtime_dir") or tempfile.mkdtemp(prefix="krt")
+    os.environ.update(job.get("env", {}))
     os.environ["JUPYTER_RUNTIME_DIR"] = runtime
     SANDBOX.clear()
     SANDBOX.update(memory_mb=job.get("memory_mb"), no_network=bool(job.get("no_network")),
                    status_file=str(workdir / KERNELS_FILE), runtime_dir=runtime)
+    if job.get("bwrap"):
+        # The kernel's working folder gets the files of autograded/<student>/<assignment>/.
+        SANDBOX.update(sandbox_plan(runtime, files_from=str(workdir / "course" / "autograded")),
+                       bwrap=job["bwrap"])
     try:
         result = grade_here(job)
     except BaseException as exc:
