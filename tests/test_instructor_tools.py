@@ -22,6 +22,14 @@ def _own_exchange(monkeypatch):
     monkeypatch.delenv("COURSE_EXCHANGE", raising=False)  # every course its own ./exchange
 
 
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = tiny.make_course(tmp_path_factory.mktemp("tools"))
+    submit(course, "jdoe", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
+    nbgrader(course, "autograde", tiny.ASSIGNMENT)
+    return course
+
+
 def test_ensure_exchange_creates_a_shared_folder_and_leaves_others_alone(tmp_path):
     made = ensure_exchange(tmp_path / "a" / "exchange")
     assert made.is_dir() and stat.S_IMODE(made.stat().st_mode) == EXCHANGE_MODE
@@ -34,8 +42,8 @@ def test_ensure_exchange_creates_a_shared_folder_and_leaves_others_alone(tmp_pat
     assert not ensure_exchange(blocker / "exchange").exists()  # cannot be made: nbgrader reports it
 
 
-def test_exchange_exists_for_list_and_release(tmp_path):
-    course = tiny.make_course(tmp_path)  # generate_assignment loads the config, which makes the exchange
+def test_exchange_exists_for_list_and_release(graded):
+    course = graded  # generate_assignment (in tiny.make_course) loaded the config, which made the exchange
     exchange = course / "exchange"
     assert exchange.is_dir() and stat.S_IMODE(exchange.stat().st_mode) == EXCHANGE_MODE
     nbgrader(course, "release_assignment", tiny.ASSIGNMENT)
@@ -70,14 +78,6 @@ def test_roster_names_reach_the_gradebook(tmp_path):
         alice = gb.find_student("alice")
         assert (alice.first_name, alice.last_name, alice.email) == ("Alicia", "Moreau-Lenz", "am@uni.example")
         assert len(gb.students) == 2
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = tiny.make_course(tmp_path_factory.mktemp("tools"))
-    submit(course, "jdoe", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
-    nbgrader(course, "autograde", tiny.ASSIGNMENT)
-    return course
 
 
 def _explain_score(course) -> str:
