@@ -26,9 +26,10 @@ from nbcourse import REPO
 SETUP = {
     "a1_rnn_cells": ("setup", "basic-rnn-cell", "model-checks"),
     "a2_sentiment": ("setup", "load-data"),
+    "a4_visualizing": ("setup",),
 }
-BASE = {"a1_rnn_cells": ("setup",), "a2_sentiment": ("setup", "load-data")}  # run once, then copied
-SETS = {"a1": "a1_rnn_cells", "a2": "a2_sentiment"}
+BASE = {"a1_rnn_cells": ("setup",), "a2_sentiment": ("setup", "load-data"), "a4_visualizing": ("setup",)}  # run once, then copied
+SETS = {"a1": "a1_rnn_cells", "a2": "a2_sentiment", "a4": "a4_visualizing"}
 
 # mutant -> a pattern its visible failure message must contain (case-insensitive).
 VISIBLE = {
