@@ -61,7 +61,7 @@ _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
                 "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"})}
 _CELL_NAME = {"LSTM": "LSTMCell", "GRU": "GRUCell", "RNN_TANH": "BasicRNNCell", "RNN_RELU": "BasicRNNCell"}
 _BLOCKS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-STAND_INS = ("LSTMCell", "GRUCell", "BasicRNNCell")  # what a1_probes swaps in while models are graded
+STAND_INS = tuple(dict.fromkeys(_CELL_NAME.values()))  # what a1_probes swaps in while models are graded
 
 
 class A1Unit(Unit):
@@ -112,13 +112,18 @@ def _normal(rng, *shape) -> torch.Tensor:
     return torch.from_numpy((rng.standard_normal(shape) * INPUT_SCALE).astype(np.float32))
 
 
+def _uniform(rng, shape, fan_in) -> torch.Tensor:
+    """Uniform in +-1/sqrt(fan_in), torch.nn's own range for recurrent and linear weights."""
+    bound = 1.0 / fan_in ** 0.5
+    return torch.from_numpy(rng.uniform(-bound, bound, size=shape).astype(np.float32))
+
+
 def _layer_weights(rng, blocks, H, fan_in, bias, suffix="") -> dict:
     """torch.nn's ``weight_ih{suffix}``, ``weight_hh{suffix}`` (and biases) for one cell."""
-    bound = 1.0 / H ** 0.5
     shapes = {f"weight_ih{suffix}": (blocks * H, fan_in), f"weight_hh{suffix}": (blocks * H, H)}
     if bias:
         shapes.update({f"bias_ih{suffix}": (blocks * H,), f"bias_hh{suffix}": (blocks * H,)})
-    return {k: torch.from_numpy(rng.uniform(-bound, bound, size=s).astype(np.float32)) for k, s in shapes.items()}
+    return {k: _uniform(rng, shape, H) for k, shape in shapes.items()}
 
 
 def _student_name(torch_name: str) -> str:
@@ -311,9 +316,7 @@ def _model_case(rng, label, B, T, D, H, L, bias=True, given=False, grads=False, 
         for layer in range(L):
             weights.update(_layer_weights(rng, _BLOCKS[mode], H, D if layer == 0 else dirs * H, bias,
                                           f"_l{layer}{suffix}"))
-    bound = 1.0 / (dirs * H) ** 0.5
-    weights["fc.weight"] = torch.from_numpy(rng.uniform(-bound, bound, (K, dirs * H)).astype(np.float32))
-    weights["fc.bias"] = torch.from_numpy(rng.uniform(-bound, bound, (K,)).astype(np.float32))
+    weights["fc.weight"], weights["fc.bias"] = _uniform(rng, (K, dirs * H), dirs * H), _uniform(rng, (K,), dirs * H)
     x = _normal(rng, B, T, D)
     state = [_normal(rng, L, B, H) for _ in range(2 if lstm else 1)] if given else None
     grad_weights = _normal(rng, B, K) if grads else None

@@ -80,13 +80,44 @@ VISIBLE = {
         "vocab_no_offset": r"r \+ 3",
         "vocab_ties_alphabetical": r"first appearance",
     },
+    "a4": {
+        "cnn_filters_hardcoded": r"conv1_filters must set",
+        "cnn_rgb_input": r"expected 1 -> 32",
+        "deconv_conv_not_transposed": r"transposed convolution",
+        "deconv_other_maps_kept": r"zero the others",
+        "deconv_padding_hardcoded": r"conv1's own padding",
+        "deconv_plain_upsampling": r"switches",
+        "gray_bgr_order": r"channels reversed",
+        "gray_mean_weights": r"plain mean",
+        "gray_not_scaled": r"expected \[0\.299, 0\.587, 0\.114\]",
+        "gray_reshape_not_permute": r"permute, not reshape",
+        "grid_joint_normalisation": r"scaled on its own",
+        "grid_no_padding": r"1 px around and between",
+        "log_accuracies_swapped": r"test/accuracy read back",
+        "log_steps_from_zero": r"first epoch is step 1",
+        "log_underscore_tags": r"found the tags",
+        "max_descent": r"ascend",
+        "max_ignores_generator": r"generator",
+        "max_not_clipped": r"clip the image",
+        "max_updates_weights": r"weights changed",
+        "occ_in_place": r"occlude a copy",
+        "occ_logits": r"probabilities",
+        "occ_patch_off_by_one": r"patch x patch pixels",
+        "occ_positions_off_by_one": r"expected \(7, 7\)",
+        "rnn_always_lstm": r"expected one RNN",
+        "rnn_column_wise": r"column by column",
+        "rnn_first_step": r"LAST step",
+        "rnn_mean_of_steps": r"output of the last step",
+        "stats_before_relu": r"after the ReLU",
+        "stats_over_batch_only": r"images AND positions",
+    },
 }
 
 # Mistakes the visible tests cannot see from the unit's inputs and outputs, and why. None of
 # the current mutants is one. Kinds that would be: a cell's initialisation range or
 # reset_parameters() (no output shows them), wrong gradients with right outputs (a detached
 # state), bias=False in a model or an in-place update of the state passed in.
-HIDDEN_ONLY: dict[str, dict[str, str]] = {"a1": {}, "a2": {}}
+HIDDEN_ONLY: dict[str, dict[str, str]] = {"a1": {}, "a2": {}, "a4": {}}
 
 
 def _cells(path):
