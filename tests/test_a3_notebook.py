@@ -36,3 +36,17 @@ class TestA3(AssignmentSuite):
         for figure in ("0.52", "58–59%", "56–57%", "20 epochs"):
             assert figure in text, figure
         assert "coursework" in text
+
+    def test_student_bundle_is_clean_and_carries_the_passage(self, tmp_path):
+        import zipfile
+
+        from coursectl.bundle import build_bundle, verify_bundle
+        from nbcourse import REPO
+
+        path = build_bundle(REPO, self.assignment, tmp_path)
+        names = zipfile.ZipFile(path).namelist()
+        top = f"{self.assignment}-student"
+        assert f"{top}/{self.assignment}/{self.assignment}.ipynb" in names
+        assert any(n.endswith("coursekit/assets/pride_and_prejudice_ch1.txt") for n in names)
+        assert any(n.endswith("data_scripts/shakespeare.py") for n in names)
+        assert verify_bundle(path, REPO, self.assignment) == []
