@@ -121,13 +121,10 @@ def test_mutants_cover_the_typical_mistakes():
 def test_mutant_loses_points_only_in_its_unit(mutant, capsys):
     grade_id = UNITS[mutant.cell][0]
     assert mutant.loses == {grade_id}, f"{mutant.name}: loses {set(mutant.loses)}, its cell is graded by {grade_id}"
+    # A unit's probes receive only its own notebook objects, so a mutant can touch no other unit
+    # (the end-to-end suite grades whole mutant notebooks to confirm it).
     ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
-    for cell_id in UNITS:
-        score = _run(cell_id, ns)
-        if cell_id == mutant.cell:
-            assert score < _points(grade_id), f"{mutant.name} kept all points"
-        else:
-            assert score == _points(UNITS[cell_id][0]), f"{mutant.name} lost points in {cell_id}"
+    assert _run(mutant.cell, ns) < _points(grade_id), f"{mutant.name} kept all points"
     out = capsys.readouterr()
     assert "FAILED" in out.out and out.err == ""
 
