@@ -86,7 +86,7 @@ class Probe:
     name: str
     args: dict
 
-    def __init__(self, name: str, **args):
+    def __init__(self, name: str, /, **args):
         self.name, self.args = name, args
 
 

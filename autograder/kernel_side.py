@@ -54,13 +54,17 @@ def describe(exc: BaseException) -> str:
 class Student:
     """The notebook objects a unit grades, by the unit's parameter names, and its options."""
 
-    def __init__(self, objects: dict, options: dict):
+    def __init__(self, objects: dict, options: dict, names: dict | None = None):
         self._objects, self.options = objects, options
+        self._names = names or {}
 
     def __getitem__(self, name):
         obj = self._objects.get(name, _MISSING)
         if obj is _MISSING:
-            raise ProbeError(f"{name} is not defined (run the cell that defines it)")
+            shown = self._names.get(name, name)
+            if shown.startswith("__obj_"):  # a local run: the unit's own parameter name
+                shown = name
+            raise ProbeError(f"{shown} is not defined (run the cell that defines it)")
         return obj
 
     def get(self, name, default=None):
@@ -99,7 +103,7 @@ def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) 
     ns = {"__name__": "course_probes", "ProbeError": ProbeError}
     exec(compile(probes_source, "<grader probes>", "exec"), ns)
     objects = {param: user_ns.get(name, _MISSING) for param, name in plan["objects"].items()}
-    student = Student(objects, plan.get("options", {}))
+    student = Student(objects, plan.get("options", {}), plan["objects"])
     context = ns.get("probe_context")
     results = []
     for call in plan["calls"]:

@@ -1,0 +1,193 @@
+"""Cheating submissions (tests/fixtures/attacks/a1_attacks.py) graded next to an honest one.
+
+Graded once with `course grade --workers 2` and once with plain `nbgrader autograde`, both in
+the sandbox: every attack scores what the untouched release scores, the honest submission
+keeps full marks, and nothing outside the attackers' own results changes (course files,
+gradebook rows, host files, processes, the network).
+
+These tests run hostile code (it walks the file system, deletes what it can reach, kills
+processes): they refuse to start unless grading runs kernels in the sandbox.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fixtures.attacks.a1_attacks import ALL_ANSWERS, ANSWER_CELLS, ATTACKS, MARK
+from nbcourse import BIN, REPO, cell_by_id, make_course, nbgrader, scores, submit
+
+pytestmark = pytest.mark.slow
+A = "a1_rnn_cells"
+NAME = f"{A}.ipynb"
+OWN_OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db", "submitted")
+
+
+def _require_sandbox():
+    from coursectl.grading import sandbox
+
+    problem = sandbox.unavailable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"the grading sandbox cannot start here: {problem}")
+        pytest.skip(f"the grading sandbox cannot start here: {problem}")
+
+
+def _attack_notebook(release: Path, attack: dict[str, str], port: int):
+    nb = nbformat.read(release, as_version=4)
+    for cell_id in ANSWER_CELLS:
+        code = attack.get(cell_id, attack.get(ALL_ANSWERS))
+        if code is not None:
+            cell_by_id(nb, cell_id).source = code.replace('"SEQCOURSE_TEST_PORT", "0"', f'"_", "{port}"')
+    return nb
+
+
+def _snapshot(course: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(course.rglob("*")):
+        rel = p.relative_to(course)
+        if p.is_file() and rel.parts[0] not in OWN_OUTPUTS:
+            out[str(rel)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _marks() -> list[str]:
+    found = []
+    for where in ("/tmp", os.path.expanduser("~"), str(REPO)):
+        found += [str(p) for p in Path(where).glob(f"{MARK}*")]
+    return found
+
+
+def _processes_with_mark() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if MARK in cmd and "pytest" not in cmd:
+                found.append(f"{entry.name}: {cmd[:120]}")
+    return found
+
+
+class _Listener:
+    """A loopback TCP server that records whether anything connected."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.hits = 0
+        self._stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.hits += 1
+                conn.close()
+            except OSError:
+                continue
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+def _reference_lines() -> list[str]:
+    text = (REPO / "autograder" / "a1_reference.py").read_text()
+    return [ln.strip() for ln in text.splitlines() if len(ln.strip()) > 45 and not ln.strip().startswith("#")]
+
+
+def _solution_lines() -> list[str]:
+    from coursectl import cells
+
+    nb = nbformat.read(REPO / "source" / A / NAME, as_version=4)
+    return [ln for c in nb.cells for ln in cells.solution_lines(cells.source_text(c)) if len(ln) > 30]
+
+
+@pytest.fixture(scope="module", params=["course grade", "nbgrader autograde"])
+def attacked(request, tmp_path_factory):
+    _require_sandbox()
+    for stale in _marks():
+        Path(stale).unlink()
+    course = make_course(tmp_path_factory.mktemp("attacks"), A)
+    nbgrader(course, "generate_assignment", A, "--force")
+    listener = _Listener()
+    submit(course, "honest", A, REPO / "source" / A / NAME, name=NAME)
+    submit(course, "release", A, REPO / "release" / A / NAME)
+    for name, attack in ATTACKS.items():
+        submit(course, f"attack_{name}", A, _attack_notebook(REPO / "release" / A / NAME, attack, listener.port),
+               name=NAME)
+    before = _snapshot(course)
+    if request.param == "course grade":
+        proc = subprocess.run([str(BIN / "course"), "grade", A, "--workers", "2", "--cell-timeout", "60"],
+                              cwd=course, capture_output=True, text=True, timeout=3000)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    else:
+        nbgrader(course, "autograde", A, "--force", timeout=3000)
+        nbgrader(course, "generate_feedback", A, "--force")
+    time.sleep(2)  # anything left behind would write its marks by now
+    listener.close()
+    return course, before, listener
+
+
+def _total(course, student):
+    return sum(s for s, _ in scores(course, A, student).values() if s is not None)
+
+
+def test_honest_submission_keeps_full_marks(attacked):
+    course, *_ = attacked
+    got = scores(course, A, "honest")
+    assert all(s == m for s, m in got.values()), got
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attack_scores_no_more_than_the_release(attacked, name):
+    course, *_ = attacked
+    assert _total(course, f"attack_{name}") <= _total(course, "release") == 0.0
+
+
+def test_nothing_outside_the_attackers_results_changed(attacked):
+    course, before, listener = attacked
+    assert _snapshot(course) == before
+    assert _marks() == []
+    assert _processes_with_mark() == []
+    assert listener.hits == 0
+
+
+def test_gradebook_holds_only_clamped_scores_and_no_triggers(attacked):
+    course, *_ = attacked
+    db = sqlite3.connect(course / "gradebook.db")
+    try:
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+        for auto, cell in db.execute("SELECT grade.auto_score, grade_cells.max_score FROM grade "
+                                     "JOIN grade_cells ON grade.cell_id = grade_cells.id"):
+            assert auto is None or 0 <= auto <= cell
+    finally:
+        db.close()
+
+
+def test_feedback_shows_no_reference_solution_or_hidden_code(attacked):
+    course, *_ = attacked
+    # (An attacker's own cell source comes back to it; what matters is the grader's code.)
+    secrets = _reference_lines() + _solution_lines() + ["check_lstm_cell(", "BEGIN HIDDEN"]
+    pages = sorted((course / "feedback").glob(f"attack_*/{A}/*.html"))
+    assert len(pages) == len(ATTACKS)
+    for page in pages:
+        html = page.read_text()
+        leaked = [s for s in secrets if s in html]
+        assert not leaked, f"{page.parent.parent.name}: {leaked[:3]}"
