@@ -103,11 +103,16 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
 
 def protection_lines(meta: dict) -> list[str]:
     """What kept the kernels in check during this run: sandbox, network, memory cap."""
-    prot = meta.get("protection") or {}
+    prot, limits = meta.get("protection") or {}, meta.get("limits") or {}
     cap = prot.get("memory_cap_mb")
+    parts = [f"memory cap {cap} MB of address space per kernel" if cap else "no memory cap"]
+    if limits.get("timeout_s"):
+        parts.append(f"{limits['timeout_s']:g} s per submission")
+    if limits.get("cell_timeout_s"):
+        parts.append(f"{limits['cell_timeout_s']:g} s per cell")
     return [f"sandbox: {prot.get('sandbox') or 'not recorded'}",
             f"network: {meta['network']}",
-            f"memory cap: {f'{cap} MB of address space per kernel' if cap else 'none'}"]
+            f"limits: {', '.join(parts)}"]
 
 
 def preload_plotting() -> None:

@@ -154,6 +154,7 @@ def test_opting_out_grades_without_the_sandbox_and_says_so(tmp_path, monkeypatch
     run = grade_assignment(course, tiny.ASSIGNMENT, sandbox=False, progress=False)
     assert scores(course, tiny.ASSIGNMENT, "a") == FULL
     assert "sandbox: none (opted out with --no-sandbox" in run.text
+    assert "limits: memory cap 4096 MB of address space per kernel, 1800 s per submission" in run.text
     data = json.loads(run.files["report_json"].read_text())
     assert data["protection"]["sandbox"].startswith("none (opted out")
     assert data["protection"]["memory_cap_mb"] == 4096
