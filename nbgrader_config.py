@@ -34,6 +34,9 @@ c.HTMLExporter.extra_template_basedirs = html_template_dirs()
 # Every cell gets a time limit; training cells shrink while NBGRADER_EXECUTION is set.
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
+# Student kernels run in the bubblewrap sandbox (coursectl/grading/sandbox.py) under plain
+# nbgrader too; without bubblewrap they refuse to start unless COURSE_NO_SANDBOX=1.
+c.Execute.kernel_manager_class = "coursectl.grading.worker.SandboxedKernelManager"
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
