@@ -22,7 +22,7 @@ import pytest
 from coursectl.grading import grade_assignment, sandbox
 from coursectl.nbg import CourseError
 from fixtures.grading import tiny
-from nbcourse import BIN, REPO, scores, submit
+from nbcourse import BIN, REPO, nbgrader, scores, submit
 
 FULL = {"test_square": (2.0, 2.0), "test_cube": (3.0, 3.0)}
 TAG = f"sbx{os.getpid()}"            # marks what the attacks leave, so the test can look for it
@@ -304,3 +304,20 @@ def test_nothing_outside_each_students_own_results_changed(attacked):
         subs = [(s.student.id, s.assignment.name) for s in gb.find_assignment(tiny.ASSIGNMENT).submissions]
         assert sorted(subs) == sorted((s, tiny.ASSIGNMENT) for s in ("honest", "lingerer", "net", "snoop", "vandal"))
         assert [a.name for a in gb.assignments] == [tiny.ASSIGNMENT]
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_autograde_runs_kernels_in_the_sandbox(tmp_path, monkeypatch):
+    if sandbox.unavailable():
+        pytest.skip(f"bubblewrap cannot start here: {sandbox.unavailable()}")
+    course = tiny.make_course(tmp_path)
+    src = course / "source" / tiny.ASSIGNMENT / "tiny.ipynb"
+    cell = f"import os\nprint('UID', os.getuid(), 'SOURCE', os.path.exists({str(src)!r}), sorted(os.listdir('.')))"
+    submit(course, "a", tiny.ASSIGNMENT, tiny.with_cell(cell), name="tiny.ipynb")
+    nbgrader(course, "autograde", tiny.ASSIGNMENT, "--force")
+    assert scores(course, tiny.ASSIGNMENT, "a") == FULL
+    assert f"UID {sandbox.KERNEL_UID} SOURCE False ['notes.txt']" in _outputs(course, "a")
+    # Without bubblewrap the kernel refuses to start, and says why.
+    monkeypatch.setenv("PATH", _no_bwrap_path(tmp_path))
+    proc = nbgrader(course, "autograde", tiny.ASSIGNMENT, "--force", check=False)
+    assert "refusing to run a submission's kernel without the sandbox" in proc.stdout + proc.stderr
