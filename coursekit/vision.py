@@ -109,7 +109,8 @@ def train(model: nn.Module, x_train, y_train, x_test, y_test, *, epochs: int = 3
           optimizer: str = "adam", batch_size: int = 64, seed: int = 0, progress: bool | None = None,
           desc: str = "training") -> dict:
     """Train with cross-entropy; return per-epoch train_loss, train_accuracy, test_accuracy
-    (lists, one float per epoch) and seconds. ``optimizer``: "sgd", "rmsprop" or "adam"."""
+    (lists, one float per epoch) and seconds. ``optimizer``: "sgd", "rmsprop" or "adam".
+    Trains on the GPU when there is one (``coursekit.get_device``); the model is returned on the CPU."""
     from tqdm.auto import tqdm
 
     key = optimizer.lower()
@@ -147,6 +148,7 @@ def train(model: nn.Module, x_train, y_train, x_test, y_test, *, epochs: int = 3
         bar.set_postfix(test_acc=f"{history['test_accuracy'][-1]:.3f}")
     bar.close()
     history["seconds"] = time.perf_counter() - start
+    model.cpu()  # the notebook's analyses (filters, activations, occlusion) run on the CPU
     return history
 
 

@@ -122,3 +122,20 @@ def test_row_rnn_reads_rows_and_classifies_from_the_last_step(cell, cls):
     assert torch.allclose(net(x), net.fc(out[:, -1]), atol=1e-5)
     with pytest.raises(ValueError):
         ref.RowRNN("transformer", 4)
+
+
+def test_training_helper_records_one_value_per_epoch_and_learns():
+    from coursekit.vision import evaluate, train
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 1, 4, 4)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+    h = train(model, x, y, x[:50], y[:50], epochs=4, lr=0.2, optimizer="sgd", batch_size=20, progress=False)
+    assert set(h) == {"train_loss", "train_accuracy", "test_accuracy", "seconds"}
+    assert all(len(h[k]) == 4 for k in ("train_loss", "train_accuracy", "test_accuracy"))
+    assert h["train_loss"][-1] < h["train_loss"][0] and h["test_accuracy"][-1] > 0.8
+    assert next(model.parameters()).device.type == "cpu"
+    assert evaluate(model, x[:50], y[:50])[1] == pytest.approx(h["test_accuracy"][-1])
+    with pytest.raises(ValueError, match="optimizer"):
+        train(model, x, y, x, y, optimizer="lbfgs")
