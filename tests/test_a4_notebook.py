@@ -85,3 +85,19 @@ def _blocks(text: str, marker: str) -> dict[str, str]:
         head, _, body = chunk.partition("\n")
         out[head.rstrip(":").strip()] = body.split("=" * 20)[0]
     return out
+
+
+def test_a4_student_bundle_is_clean(tmp_path):
+    """The student bundle holds the release notebook and the helper packages, and no solution line."""
+    import zipfile
+
+    from coursectl.bundle import build_bundle, verify_bundle
+    from nbcourse import REPO
+
+    path = build_bundle(REPO, "a4_visualizing", tmp_path)
+    names = zipfile.ZipFile(path).namelist()
+    top = "a4_visualizing-student"
+    for name in ("a4_visualizing/a4_visualizing.ipynb", "coursekit/vision.py", "data_scripts/cifar.py",
+                 "data_scripts/mnist.py"):
+        assert f"{top}/{name}" in names, name
+    assert verify_bundle(path, REPO, "a4_visualizing") == []

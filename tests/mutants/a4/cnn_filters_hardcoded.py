@@ -12,8 +12,8 @@ class SmallCNN(nn.Module):
 
     def __init__(self, conv1_filters=32, conv2_filters=16, hidden=32, dropout=0.0):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=5, padding=2)
-        self.conv2 = nn.Conv2d(32, conv2_filters, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)       # 5x5, output 32x32
+        self.conv2 = nn.Conv2d(32, conv2_filters, 3, padding=1)
         self.fc1 = nn.Linear(conv2_filters * 8 * 8, hidden)
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden, 10)

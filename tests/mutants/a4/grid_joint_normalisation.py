@@ -15,9 +15,9 @@ def filter_grid(weights, nrow=4):
     n, k = w.shape[0], w.shape[-1]
     rows = math.ceil(n / nrow)
     grid = torch.zeros(rows * (k + 1) + 1, nrow * (k + 1) + 1)
-    for i in range(n):
+    for i, filt in enumerate(w):
         lo, hi = w.min(), w.max()
-        tile = (w[i] - lo) / (hi - lo) if hi > lo else torch.zeros_like(w[i])
+        tile = (filt - lo) / (hi - lo) if hi > lo else torch.zeros_like(filt)
         r, c = divmod(i, nrow)
         grid[1 + r * (k + 1):1 + r * (k + 1) + k, 1 + c * (k + 1):1 + c * (k + 1) + k] = tile
     return grid

@@ -15,9 +15,9 @@ def filter_grid(weights, nrow=4):
     n, k = w.shape[0], w.shape[-1]
     rows = math.ceil(n / nrow)
     grid = torch.zeros(rows * k, nrow * k)
-    for i in range(n):
-        lo, hi = w[i].min(), w[i].max()
-        tile = (w[i] - lo) / (hi - lo) if hi > lo else torch.zeros_like(w[i])
+    for i, filt in enumerate(w):
+        lo, hi = filt.min(), filt.max()
+        tile = (filt - lo) / (hi - lo) if hi > lo else torch.zeros_like(filt)
         r, c = divmod(i, nrow)
         grid[r * k:(r + 1) * k, c * k:(c + 1) * k] = tile
     return grid

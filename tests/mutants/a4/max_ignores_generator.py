@@ -12,7 +12,7 @@ def maximize_activation(model, filter_index, steps, lr, generator=None):
     Returns:
         tensor (1, 1, 32, 32) in [0, 1].
     """
-    model.eval()
+    model.eval()                  # the weights are fixed; only the image is optimised
     x = torch.rand(1, 1, 32, 32)
     for _ in range(steps):
         x.requires_grad_(True)

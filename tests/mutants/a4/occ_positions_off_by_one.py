@@ -12,7 +12,7 @@ def occlusion_map(model, image, label, patch=8, stride=4, fill=0.5):
     Returns:
         tensor (rows, cols) of probabilities, rows = (H - patch) // stride + 1, cols likewise with W.
     """
-    model.eval()
+    model.eval()                  # inference mode (dropout off)
     h, w = image.shape[-2:]
     tops = range(0, h - patch, stride)
     lefts = range(0, w - patch, stride)
