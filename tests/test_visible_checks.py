@@ -262,3 +262,18 @@ def test_a1_shows_points_and_a_reasoning_cell_for_q3():
 def test_a2_writes_the_init_distribution_one_way():
     text = "\n".join(c.source for c in _release("a2_sentiment").cells)
     assert "N(0, 0.001)" not in text and "0.001^2" in text and "standard deviation 0.001" in text
+
+
+@pytest.mark.slow  # in-process, but it runs every visible test of a1 twice
+@pytest.mark.parametrize("cell_id,grade_id,old", [
+    ("lstm_cell", "test_lstm_cell", "zeros = input.new_zeros(input.size(0), self.hidden_size)"),
+    ("gru_cell", "test_gru_cell", "hx = input.new_zeros(input.size(0), self.hidden_size)"),
+])
+def test_a1_default_state_on_the_inputs_dtype(runners, cell_id, grade_id, old):
+    """A default state from torch.zeros (float32 on the CPU) is named, not left to a dtype crash."""
+    runner = _runner(runners, "a1")
+    source = runner.solutions[cell_id]
+    assert old in source
+    results = runner.run({cell_id: source.replace(old, old.replace("input.new_zeros", "torch.zeros"))})
+    assert results[grade_id] and "input.new_zeros" in results[grade_id], results[grade_id]
+    assert all(msg is None for gid, msg in results.items() if gid != grade_id), results
