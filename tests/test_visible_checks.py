@@ -277,3 +277,16 @@ def test_a1_default_state_on_the_inputs_dtype(runners, cell_id, grade_id, old):
     results = runner.run({cell_id: source.replace(old, old.replace("input.new_zeros", "torch.zeros"))})
     assert results[grade_id] and "input.new_zeros" in results[grade_id], results[grade_id]
     assert all(msg is None for gid, msg in results.items() if gid != grade_id), results
+
+
+@pytest.mark.slow  # in-process, every visible test of a1 once
+def test_a1_template_style_student_fails_visibly_where_it_loses_points(runners):
+    """The whole submission written the way course templates usually look (see the fixture)."""
+    from pathlib import Path
+
+    from mutants import load_cells
+
+    cells, loses = load_cells(Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py")
+    results = _runner(runners, "a1").run(cells)
+    assert {gid for gid, msg in results.items() if msg} == set(loses), results
+    assert "h' with z = 1" in results["test_gru_cell"] and "batch size 1" in results["test_rnn_model_lstm"]
