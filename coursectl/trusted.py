@@ -28,6 +28,7 @@ import secrets
 
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
+from nbgrader.utils import determine_grade
 from traitlets import Integer, List, Unicode
 
 from . import cells
@@ -229,13 +230,15 @@ class TrustedSaveAutoGrades(SaveAutoGrades):
         gid = cells.grade_id(cell)
         grade = self.gradebook.find_grade(gid, self.notebook_id, self.assignment_id, self.student_id)
         points = float(cells.meta(cell).get("points", 0) or 0)
-        if cells.is_solution(cell) or cell.cell_type != "code":
-            auto = None
-        elif gid in self._trusted:
+        if gid in self._trusted:
             auto = self._trusted[gid]
+        elif cells.is_solution(cell) or cell.cell_type != "code":
+            auto, _ = determine_grade(cell, self.log)  # written answers: nbgrader's rule, outputs unread
         else:  # not a unit: nbgrader's rule without the printed partial credit
-            errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-            auto = 0.0 if errored else points
+            failed = any(o.get("output_type") == "error"
+                         or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                         for o in cell.get("outputs", []))
+            auto = 0.0 if failed else points
         grade.auto_score = None if auto is None else min(max(float(auto), 0.0), points)
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         self.gradebook.db.commit()
