@@ -25,9 +25,13 @@ def _build_data(data_scripts, args) -> None:
         for name in args.real:
             print(f"{name}: {data_scripts.fetch_real(name, force=args.force)}")
         return
+    from coursekit.prepare import warm_caches
+
     names = args.names or sorted(data_scripts.OFFLINE_BUILDERS)
     for name in names:
         print(f"{name}: {data_scripts.build_offline(name, force=args.force)}")
+        for what in warm_caches(name):  # graded kernels cannot write the data folder
+            print(f"  cached: {what}")
 
 
 def _cmd_release(args) -> None:
@@ -98,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="LMS bulk download (Canvas zip) to take submissions from")
     gr.add_argument("--roster", type=Path, default=None, help="CSV mapping LMS ids to student ids")
     gr.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core)")
+    gr.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
+                    help="grade on Dask: local:N starts a LocalCluster of N worker processes; "
+                         "tcp://HOST:PORT uses a running scheduler (workers need this package and the data)")
     gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds (default 1800)")
     gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds (default: $COURSE_CELL_TIMEOUT or 120)")
     gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission in MB (default 4096; 0: no cap)")

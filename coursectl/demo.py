@@ -135,6 +135,9 @@ def run_demo(where: Path | None = None) -> Path:
     print(f"[1/5] offline datasets for {ASSIGNMENT}")
     for name in ("speech_commands",):
         print(f"      {name}: {data_scripts.build_offline(name)}")
+        from coursekit.prepare import warm_caches
+
+        warm_caches(name)  # graded kernels cannot write the data folder
     print(f"[2/5] demo course in {course} (rebuilt from scratch)")
     build_course(course, template)
     print(f"[3/5] release with nbgrader generate_assignment -> {release(course, ASSIGNMENT)}")
