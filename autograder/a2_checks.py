@@ -519,7 +519,7 @@ def _batch_one(rng):
     return probes, judge
 
 
-@sentiment.check("input kernel initialised N(0, 0.001)")
+@sentiment.check("input kernel initialised N(0, 0.001²), std 0.001")
 def _init(rng):
     configs = [(k, int(rng.integers(50, 200)), int(rng.integers(50, 65)), int(rng.integers(20, 25))) for k in KINDS]
 
@@ -527,7 +527,7 @@ def _init(rng):
         for (kind, *_), w in zip(configs, outs):
             std, mean = w.double().std().item(), w.double().mean().item()
             require(0.0008 < std < 0.0012 and abs(mean) < 0.0002,
-                    f"{kind}: weight_ih_l0 has mean {mean:.2g} and std {std:.2g}, expected N(0, 0.001)")
+                    f"{kind}: weight_ih_l0 has mean {mean:.2g} and std {std:.2g}, expected N(0, 0.001²), std 0.001")
     return [Probe("model_init", config=c, seed=_seed(rng)) for c in configs], judge
 
 

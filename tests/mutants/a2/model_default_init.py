@@ -1,6 +1,6 @@
 # cell: sentiment_model
 # loses: test_sentiment_model
-# Forgets the N(0, 0.001) input kernel: PyTorch's default uniform initialisation stays.
+# Forgets the N(0, 0.001²) input kernel: PyTorch's default uniform initialisation stays.
 class SentimentRNN(nn.Module):
     KINDS = ("rnn", "lstm", "gru")
 
