@@ -2,12 +2,16 @@
 
 Grades N copies of an assignment's solution notebook (default: a1_rnn_cells) three ways,
 each on a fresh copy of the same course: `nbgrader autograde` (one after another),
-`course grade --workers 1` and `course grade --workers 2`. It prints the wall time of
+`course grade --workers 1`, `course grade --workers 2` and `course grade --cluster local:2`
+(a Dask LocalCluster of 2 worker processes, its start-up included). It prints the wall time of
 each, the per-submission overhead beyond the notebook's own execution (the mean time to
 execute the notebook once with nbclient, kernel start included, as grading runs it), and
 the speed-up. It also checks that all three gave every copy the same, full scores.
 
     python benchmarks/grading_speed.py [--copies 8] [--assignment a1_rnn_cells]
+
+The last lines give the Dask path's overhead per submission over the local pool with the
+same number of workers (target: at most 1 s).
 
 Datasets are found as the notebooks find them (COURSE_DATA_DIR or the default cache).
 Targets on a 2-core machine: 2 workers >= 1.7x faster than nbgrader, overhead <= 2 s.
@@ -97,6 +101,7 @@ def main() -> int:
             ("nbgrader autograde (sequential)", [str(BIN / "nbgrader"), "autograde", a, "--force"]),
             ("course grade --workers 1", [str(BIN / "course"), "grade", a, "--workers", "1"]),
             ("course grade --workers 2", [str(BIN / "course"), "grade", a, "--workers", "2"]),
+            ("course grade --cluster local:2", [str(BIN / "course"), "grade", a, "--cluster", "local:2"]),
         ):
             course = Path(shutil.copytree(base, Path(tmp) / label.split()[0] / label.split()[-1]))
             load = os.getloadavg()[0]
@@ -109,7 +114,7 @@ def main() -> int:
     print(f"\n{'run':<34}{'wall s':>9}{'s / submission':>16}{'overhead s':>12}")
     for label, (wall, got) in runs.items():
         per = wall / n
-        workers = 2 if label.endswith("2") else 1
+        workers = 2 if label.endswith("2") else 1  # --workers 2 and --cluster local:2
         overhead = f"{per * workers - own:12.2f}"
         print(f"{label:<34}{wall:9.1f}{per:16.2f}{overhead}")
         if got != reference[1]:
@@ -120,6 +125,9 @@ def main() -> int:
     speed2 = seq / runs["course grade --workers 2"][0]
     speed1 = seq / runs["course grade --workers 1"][0]
     print(f"speed-up over sequential nbgrader: {speed2:.2f}x with 2 workers, {speed1:.2f}x with 1 worker")
+    dask_extra = (runs["course grade --cluster local:2"][0] - runs["course grade --workers 2"][0]) / n
+    print(f"Dask path (--cluster local:2) over the local pool (--workers 2): {dask_extra:+.2f} s per submission"
+          f" (target <= 1 s; includes starting the cluster)")
     print("(overhead: wall time per submission and worker beyond the notebook's own execution;"
           " for 2 workers the two kernels share 2 cores)")
     return 0

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-ASSIGNMENTS = ("a1_rnn_cells", "a2_sentiment", "a3_char_lm", "a4_visualizing")
-
 
 class CourseError(RuntimeError):
     """A problem the instructor can fix; printed without a traceback."""

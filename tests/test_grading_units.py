@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursectl.grading import executor, export, gradebook, intake, precheck, report
+from coursectl.grading import export, gradebook, intake, report, runners, staging
+from coursectl.grading.model import CellScore
 from coursectl.grading.jobs import SANDBOX_SCRIPT
 from fixtures.grading import tiny
 
@@ -31,7 +33,7 @@ def _stage(tmp_path, definition, files: dict[str, bytes]):
         (src / name).write_bytes(data)
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     dest = tmp_path / "staged"
-    staged = precheck.stage_submission("stu", src, dest, definition)
+    staged = staging.stage_submission("stu", src, dest, definition)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "the submission was modified"
     return staged, dest
 
@@ -175,27 +177,46 @@ def test_stray_files_in_submitted_are_reported(tmp_path):
         "submitted/loose.ipynb": "file directly in submitted/, not in a student folder"}
 
 
-# ---------------------------------------------------------------- executor, report, export
+# ---------------------------------------------------------------- runners, report, export
 
 
-def test_as_completed_yields_in_finish_order():
+def test_jobs_come_back_in_finish_order():
     import threading
 
     gate = threading.Event()
+    work = {"slow": lambda: gate.wait(5) and "slow", "fast": lambda: "fast"}
     with ThreadPoolExecutor(2) as pool:
-        slow = pool.submit(lambda: gate.wait(5) and "slow")
-        fast = pool.submit(lambda: "fast")
         order = []
-        for fut in executor.as_completed([slow, fast]):
-            order.append(fut.result())
+        for name, fut in runners.in_finish_order(lambda n: pool.submit(work[n]), ["slow", "fast"]):
+            order.append((name, fut.result()))
             gate.set()
-    assert order == ["fast", "slow"]
+    assert order == [("fast", "fast"), ("slow", "slow")]
+
+
+def test_window_keeps_the_rest_waiting_here():
+    import threading
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def job(i):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return i
+
+    with ThreadPoolExecutor(4) as pool:
+        got = [fut.result() for _, fut in runners.in_finish_order(lambda i: pool.submit(job, i), list(range(8)),
+                                                                   window=lambda: 2)]
+    assert sorted(got) == list(range(8)) and most[0] <= 2
 
 
 def _results():
-    R = report.SubmissionResult
-    return [R("a", "graded", 7, 7, {"t1": [2, 2, True], "t2": [5, 5, True], "m": [None, 1, False]}),
-            R("b", "graded", 2, 7, {"t1": [2, 2, True], "t2": [0, 5, True]}, ["cell t2: timed out"], True),
+    R, C = report.SubmissionResult, CellScore
+    return [R("a", "graded", 7, 7, {"t1": C(2, 2, True), "t2": C(5, 5, True), "m": C(None, 1, False)}),
+            R("b", "graded", 2, 7, {"t1": C(2, 2, True), "t2": C(0, 5, True)}, ["cell t2: timed out"], True),
             R("c", "failed", 0, 7, {}, ["tiny.ipynb: empty file (0 bytes)"])]
 
 

@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from .. import cells as nbcells
 from ..nbg import path_with_tools, run_nbgrader
+from .model import CellScore
 
 
 @dataclass
@@ -131,10 +132,6 @@ def _source_order(path: Path) -> dict[str, int]:
     return {gid: i for i, gid in enumerate(ids) if gid}
 
 
-def definition_to_json(defn: dict[str, list[CellDef]]) -> dict:
-    return {nb: [asdict(c) for c in cells] for nb, cells in defn.items()}
-
-
 def add_student_names(gb: Gradebook, roster) -> int:
     """Give the gradebook's students the names (and e-mail) from a roster, so the formgrader
     lists "Last, First" instead of "None, None". Students missing from the gradebook are
@@ -240,7 +237,7 @@ def record_failure(gb: Gradebook, assignment: str, student: str) -> None:
     gb.db.commit()
 
 
-def cell_scores(grades: dict | None) -> dict[str, tuple[float | None, float, bool]]:
+def cell_scores(grades: dict | None) -> dict[str, CellScore]:
     """grade_id -> (score, max score, autograded) over all notebooks; manual scores win."""
     out = {}
     for nb in (grades or {}).get("notebooks", {}).values():
@@ -248,7 +245,7 @@ def cell_scores(grades: dict | None) -> dict[str, tuple[float | None, float, boo
             score = g["manual_score"] if g["manual_score"] is not None else g["auto_score"]
             if score is not None and g.get("extra_credit"):
                 score += g["extra_credit"]
-            out[name] = (score, float(g["max_score"]), bool(g["autograded"]) and g["cell_type"] == "code")
+            out[name] = CellScore(score, float(g["max_score"]), bool(g["autograded"]) and g["cell_type"] == "code")
     return out
 
 

@@ -1,20 +1,14 @@
-"""The unit of work an executor runs: grade one staged submission in a fresh process.
+"""The unit of work an executor runs: grade one self-contained job in a fresh process.
 
-``grade_job(job)`` forks a process from a fork server that has already imported
-nbgrader (coursectl.grading.worker), so a submission costs no interpreter start or import
-time, yet each submission still gets a process of its own: a crash, a leak or a hang
-stays there. ``grade_job`` enforces the wall-clock limit by killing that process and its
-kernels. It imports only the standard library, so `course grade` stays light.
-
-A job is a plain dict (picklable, JSON-able):
-  assignment, student, workdir (holds course/ with nbgrader_config.py, source/<a>,
-  gradebook.db and submitted/<student>/<a>), course_id, timeout (s, wall clock),
-  cell_timeout (s or None), memory_mb (or None), no_network, max_output_bytes,
-  feedback, env (variables for the grading process and its kernel), prior (manual
-  grades already in the real gradebook), bwrap (path of bubblewrap, or None to run the
-  kernel unsandboxed).
-The result is a dict: student, status ("graded"/"failed"), problems (one-line reasons),
-grades (see gradebook.collect_grades), timed_out, network, seconds.
+``grade_job(job)`` writes the job's files into a scratch course folder of its own
+(nbgrader_config.py, source/<a>, a gradebook with the definition, submitted/<s>/<a>),
+forks a grading process from a fork server that has already imported nbgrader
+(worker.py) and the checks, and sends back a ``JobResult`` with the grades, the graded
+notebooks, the feedback pages and the log; the scratch folder is then removed. So it runs
+the same in a local thread and on a Dask worker on another machine. Each submission gets
+a process of its own: a crash, a leak or a hang stays there; ``grade_job`` enforces the
+wall-clock limit by killing that process and its kernels. It imports only the standard
+library and model.py, so `course grade` stays light.
 """
 from __future__ import annotations
 
@@ -23,6 +17,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,16 +25,17 @@ import threading
 import time
 from pathlib import Path
 
+from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob, JobResult, pack_tree, unpack_tree
 from . import sandbox
 
-RESULT_FILE = "result.json"
-KERNELS_FILE = "kernels.jsonl"
-LOG_FILE = "grader.log"
-SANDBOX_SCRIPT = str(Path(__file__).with_name("sandbox.py"))
+SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
 _PRELOAD = ["coursectl.grading.prefork"]
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
 _RUNNING: dict[str, object] = {}  # workdir -> grading process, for stop_all()
 _LOCK = threading.Lock()
+_SANDBOX_OK: dict[bool, str] = {}  # no_network -> bwrap path, once it has started here
 
 
 def _context():
@@ -92,10 +88,10 @@ def probe_sandbox(no_network: bool = True) -> tuple[str | None, str]:
     return (bwrap if ok else None), line
 
 
-def _run_child(job: dict) -> None:
+def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> None:
     from .worker import child_main  # already imported in the fork server
 
-    child_main(job)
+    child_main(job, workdir, runtime, bwrap)
 
 
 def _kernels(workdir: Path) -> tuple[list[int], str | None]:
@@ -143,41 +139,136 @@ def _exit_reason(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def grade_job(job: dict) -> dict:
-    """Grade one staged submission in a fresh process; a bad notebook never raises here."""
-    start = time.monotonic()
-    workdir = Path(job["workdir"])
-    for name in (RESULT_FILE, KERNELS_FILE):
-        (workdir / name).unlink(missing_ok=True)
-    # The kernel's connection file and sockets: the one host folder a sandboxed kernel
-    # may write, its own, removed with everything in it once the job is over.
-    runtime = tempfile.mkdtemp(prefix="krt")  # short: unix socket paths are limited to 107 bytes
-    job = dict(job, runtime_dir=runtime)
-    proc = _context().Process(target=_run_child, args=(job,), daemon=True)
-    with _LOCK:
-        _RUNNING[str(workdir)] = proc
+def cores() -> int:
     try:
-        proc.start()
-        limit = float(job["timeout"]) + GRACE_S
-        proc.join(limit)
-        killed = proc.is_alive()
-        if killed:
-            proc.kill()
-            proc.join()
-    finally:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_env(slots: int) -> dict[str, str]:
+    """Math-library thread counts for each of ``slots`` parallel grading processes on
+    this machine: an equal share of the cores, so parallel kernels do not fight over
+    them (variables the caller set win)."""
+    threads = str(max(1, cores() // max(1, slots)))
+    return {var: os.environ.get(var, threads) for var in THREAD_VARS}
+
+
+def _worker_slots() -> int:
+    """How many jobs may run beside this one: a Dask worker's thread count, else 1."""
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+
+            return int(get_worker().state.nthreads)
+        except (ValueError, AttributeError, ImportError):
+            pass
+    return 1
+
+
+def _where() -> str:
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+
+            return get_worker().address
+        except (ValueError, AttributeError, ImportError):
+            pass
+    return socket.gethostname()
+
+
+def _sandbox_here(no_network: bool) -> tuple[str | None, str]:
+    """bubblewrap on the machine that runs the job; a success is remembered."""
+    if no_network in _SANDBOX_OK:
+        return _SANDBOX_OK[no_network], "ok"
+    bwrap, line = probe_sandbox(no_network=no_network)
+    if bwrap:
+        _SANDBOX_OK[no_network] = bwrap
+    return bwrap, line
+
+
+def _allow_children() -> None:
+    """A Dask worker process is a daemon by default, and multiprocessing refuses to
+    start children from a daemon. Its only purpose is killing children at exit, which
+    ``grade_job`` does itself (and the grading process dies with the fork server)."""
+    me = multiprocessing.current_process()
+    if me._config.get("daemon"):  # noqa: SLF001 (no public switch)
+        me._config["daemon"] = False
+
+
+def write_scratch_course(job: GradeJob, course: Path) -> None:
+    """The small course folder nbgrader grades this submission in."""
+    course.mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(job.config_text, encoding="utf-8")
+    (course / "gradebook.db").write_bytes(job.gradebook)
+    unpack_tree(job.source, course / "source" / job.assignment)
+    unpack_tree(job.submission, course / "submitted" / job.student / job.assignment)
+
+
+def grade_job(job: GradeJob) -> JobResult:
+    """Grade one submission in a fresh process; a bad notebook never raises here."""
+    start = time.monotonic()
+    bwrap = None
+    if job.sandbox:
+        bwrap, line = _sandbox_here(job.limits.no_network)
+        if not bwrap:
+            return JobResult.failed(job.student, f"the grading machine {_where()} cannot start the sandbox: {line}")
+    env = dict(job.env)
+    for var, value in thread_env(_worker_slots()).items():
+        env.setdefault(var, value)
+    job = GradeJob(**{**job.__dict__, "env": env})
+    workdir = Path(tempfile.mkdtemp(prefix=f"grade-{job.student[:20]}-"))
+    # The kernel's connection file and sockets: the one host folder a sandboxed kernel
+    # may write, its own. Short: unix socket paths are limited to 107 bytes.
+    runtime = tempfile.mkdtemp(prefix="krt")
+    try:
+        course = workdir / "course"
+        write_scratch_course(job, course)
+        _allow_children()
+        proc = _context().Process(target=_run_child, args=(job, str(workdir), runtime, bwrap), daemon=True)
         with _LOCK:
-            _RUNNING.pop(str(workdir), None)
-        pids, network = _kernels(workdir)
-        _kill_kernels(pids)
+            _RUNNING[str(workdir)] = proc
+        try:
+            proc.start()
+            limit = float(job.limits.timeout) + GRACE_S
+            proc.join(limit)
+            killed = proc.is_alive()
+            if killed:
+                proc.kill()
+                proc.join()
+        finally:
+            with _LOCK:
+                _RUNNING.pop(str(workdir), None)
+            pids, network = _kernels(workdir)
+            _kill_kernels(pids)
+        log = _read_log(workdir / LOG_FILE)
+        result_path = workdir / RESULT_FILE
+        if not killed and result_path.exists():
+            data = json.loads(result_path.read_text())
+            result = JobResult(job.student, data["status"], problems=data["problems"], grades=data["grades"],
+                               timed_out=data["timed_out"], log=log)
+            if result.status == "graded":
+                result.autograded = pack_tree(course / "autograded" / job.student / job.assignment)
+                result.feedback = pack_tree(course / "feedback" / job.student / job.assignment)
+        else:
+            why = (f"wall-clock limit: still running {limit:.0f} s after start, stopped" if killed
+                   else f"the grading process died ({_exit_reason(proc.exitcode)})")
+            result = JobResult.failed(job.student, why, timed_out=killed, log=log)
+    finally:
         shutil.rmtree(runtime, ignore_errors=True)
-    result_path = workdir / RESULT_FILE
-    if not killed and result_path.exists():
-        result = json.loads(result_path.read_text())
-    else:
-        why = (f"wall-clock limit: still running {limit:.0f} s after start, stopped" if killed
-               else f"the grading process died ({_exit_reason(proc.exitcode)})")
-        result = {"student": job["student"], "status": "failed", "grades": None,
-                  "problems": [why], "timed_out": killed}
-    result["network"] = network
-    result["seconds"] = round(time.monotonic() - start, 2)
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.network = network
+    result.worker = _where()
+    result.seconds = round(time.monotonic() - start, 2)
     return result
+
+
+def _read_log(path: Path, limit: int = 1_000_000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return ""
+    if len(data) > limit:  # a flood of stderr: keep the end, where the trouble is
+        data = b"[... log cut ...]\n" + data[-limit:]
+    return data.decode("utf-8", errors="replace")

@@ -6,6 +6,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .model import CellScore
+
 
 @dataclass
 class SubmissionResult:
@@ -13,7 +15,7 @@ class SubmissionResult:
     status: str                      # "graded" or "failed"
     score: float = 0.0               # after any late penalty, as nbgrader export reports it
     max_score: float = 0.0
-    cells: dict[str, list] = field(default_factory=dict)  # grade_id -> [score, max, autograded]
+    cells: dict[str, CellScore] = field(default_factory=dict)  # grade_id -> (score, max, autograded)
     problems: list[str] = field(default_factory=list)
     timed_out: bool = False
     seconds: float = 0.0
@@ -36,16 +38,16 @@ def summarize(results: list[SubmissionResult]) -> dict:
         bins[min(9, int(p // 10))] += 1
     cells: dict[str, list[int]] = {}
     for r in results:
-        for name, (score, max_score, auto) in r.cells.items():
-            if auto:
+        for name, cell in r.cells.items():
+            if cell.autograded:
                 tally = cells.setdefault(name, [0, 0])
-                tally[0] += int(score is not None and score >= max_score - 1e-9)
+                tally[0] += int(cell.passed)
                 tally[1] += 1
     for r in results:  # an ungraded submission failed every autograded cell
         if r.status == "failed":
             for tally in cells.values():
                 tally[1] += 1
-    manual = max((sum(m for _, m, auto in r.cells.values() if not auto) for r in results), default=0.0)
+    manual = max((sum(c.max_score for c in r.cells.values() if not c.autograded) for r in results), default=0.0)
     return {
         "submissions": len(results),
         "graded": len(graded),

@@ -1,4 +1,4 @@
-"""Check a submission before grading and stage a repaired copy for the grader.
+"""Staging: check a submission before grading and write a repaired copy for its job.
 
 Runs in the parent on the raw files, so each problem gets a plain one-line reason
 instead of a traceback, and fixes what can be fixed without changing the student's work:

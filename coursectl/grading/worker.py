@@ -40,8 +40,10 @@ from nbgrader.utils import capture_log
 import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for feedback)
 
 from . import gradebook
-from .jobs import KERNELS_FILE, LOG_FILE, RESULT_FILE, SANDBOX_SCRIPT
+from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob
 from .sandbox import plan as sandbox_plan
+
+SANDBOX_SCRIPT = str(Path(__file__).with_name("sandbox.py"))
 
 # Set inside the grading process only (one submission per process).
 SANDBOX: dict = {}
@@ -302,21 +304,21 @@ class GuardedExecute(Execute):
 # --------------------------------------------------------------------------- one submission
 
 
-def _load_config(course: Path, job: dict) -> Config:
+def _load_config(course: Path, job: GradeJob) -> Config:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-    if job.get("course_id"):
-        config.CourseDirectory.course_id = job["course_id"]
-    if job.get("cell_timeout"):
-        config.Execute.timeout = int(job["cell_timeout"])
+    if job.course_id:
+        config.CourseDirectory.course_id = job.course_id
+    if job.limits.cell_timeout:
+        config.Execute.timeout = int(job.limits.cell_timeout)
     steps = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default()
     config.Autograde.autograde_preprocessors = [
         GuardedExecute if p is Execute or p in ("nbgrader.preprocessors.Execute", "Execute") else p for p in steps]
-    if job.get("seed"):  # the run's secret for drawing check inputs (coursectl/trusted.py)
-        config.InjectProbes.seed = int(job["seed"])
-    config.GuardedExecute.deadline = time.time() + float(job["timeout"])
-    config.GuardedExecute.max_output_bytes = int(job.get("max_output_bytes") or 5_000_000)
+    if job.seed:  # the run's secret for drawing check inputs (coursectl/trusted.py)
+        config.InjectProbes.seed = int(job.seed)
+    config.GuardedExecute.deadline = time.time() + float(job.limits.timeout)
+    config.GuardedExecute.max_output_bytes = int(job.limits.max_output_bytes or 5_000_000)
     return config
 
 
@@ -327,27 +329,24 @@ def _last_error_line(result: dict) -> str:
     return (errors or lines or ["unknown error"])[-1][:300]
 
 
-def grade_here(job: dict) -> dict:
-    """Autograde (and write feedback for) one staged submission in this process."""
-    course = Path(job["workdir"]) / "course"
-    assignment, student = job["assignment"], job["student"]
-    os.environ.update(job.get("env", {}))
+def autograde_here(job: GradeJob, course: Path) -> dict:
+    """Autograde (and write feedback for) the submission staged in ``course``, in this
+    process; returns what result.json holds."""
+    assignment, student = job.assignment, job.student
     os.chdir(course)
     config = _load_config(course, job)
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
     db_url = coursedir.db_url
 
-    if job.get("prior"):
+    if job.prior:
         with gradebook.open_gradebook(db_url, coursedir.course_id) as gb:
-            gradebook.seed_prior(gb, assignment, student, job["prior"])
+            gradebook.seed_prior(gb, assignment, student, job.prior)
 
     problems: list[str] = []
-    timings = {"setup": time.monotonic()}
     app = Autograde(coursedir=coursedir, config=config)
     app.force, app.create_student = True, True
     outcome = capture_log(app)
-    timings["autograde"] = time.monotonic()
     status = "graded" if outcome["success"] else "failed"
     if not outcome["success"]:
         problems.append(f"nbgrader could not grade it: {_last_error_line(outcome)}")
@@ -361,46 +360,52 @@ def grade_here(job: dict) -> dict:
         problems.append(f"no grades recorded ({exc})")
         status = "failed"
 
-    if status == "graded" and job.get("feedback", True):
+    if status == "graded" and job.feedback:
         fb = GenerateFeedback(coursedir=coursedir, config=config)
         fb.force = True
         fb_outcome = capture_log(fb)
         if not fb_outcome["success"]:
             problems.append(f"feedback not written: {_last_error_line(fb_outcome)}")
-    timings["feedback"] = time.monotonic()
-    t0 = job.get("_t0", timings["setup"])
-    steps = {k: round(v - t0, 3) for k, v in timings.items()}
-    return {"student": student, "status": status, "problems": problems, "grades": grades,
-            "timed_out": bool(TIMED_OUT), "timings": steps}
+    return {"status": status, "problems": problems, "grades": grades, "timed_out": bool(TIMED_OUT)}
 
 
-def child_main(job: dict) -> None:
-    """Entry point of the forked grading process."""
-    job = dict(job, _t0=time.monotonic())
-    workdir = Path(job["workdir"])
-    log = os.open(workdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _die_with_parent() -> None:
+    """Linux: be killed when the fork server goes (it goes when the process that runs
+    ``grade_job`` dies, say a Dask worker killed mid-job), not left grading for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> None:
+    """Entry point of the forked grading process. ``workdir`` holds the scratch course
+    (see jobs.write_scratch_course); ``runtime`` is the kernel's own folder; ``bwrap``
+    is bubblewrap's path, or None to run the kernel unsandboxed."""
+    _die_with_parent()
+    work = Path(workdir)
+    log = os.open(work / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # nbgrader's log and the kernel's stderr go to a file, not the terminal
     os.dup2(log, 2)
-    # Short path: unix socket names are limited to 107 bytes. grade_job removes it.
-    runtime = job.get("runtime_dir") or tempfile.mkdtemp(prefix="krt")
-    os.environ.update(job.get("env", {}))
+    os.environ.update(job.env)
     os.environ["JUPYTER_RUNTIME_DIR"] = runtime
     SANDBOX.clear()
-    SANDBOX.update(memory_mb=job.get("memory_mb"), no_network=bool(job.get("no_network")),
-                   status_file=str(workdir / KERNELS_FILE), runtime_dir=runtime)
-    if job.get("bwrap"):
+    SANDBOX.update(memory_mb=job.limits.memory_mb, no_network=job.limits.no_network,
+                   status_file=str(work / KERNELS_FILE), runtime_dir=runtime)
+    if bwrap:
         # The kernel's working folder gets the files of autograded/<student>/<assignment>/.
-        SANDBOX.update(sandbox_plan(runtime, files_from=str(workdir / "course" / "autograded")),
-                       bwrap=job["bwrap"])
+        SANDBOX.update(sandbox_plan(runtime, files_from=str(work / "course" / "autograded")), bwrap=bwrap)
     try:
-        result = grade_here(job)
+        result = autograde_here(job, work / "course")
     except BaseException as exc:
         traceback.print_exc()
-        result = {"student": job["student"], "status": "failed", "grades": None, "timed_out": bool(TIMED_OUT),
+        result = {"status": "failed", "grades": None, "timed_out": bool(TIMED_OUT),
                   "problems": [f"grading crashed: {type(exc).__name__}: {exc}"[:300]]}
-    tmp = workdir / (RESULT_FILE + ".tmp")
+    tmp = work / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result))
-    tmp.replace(workdir / RESULT_FILE)
+    tmp.replace(work / RESULT_FILE)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown (atexit of the fork server's modules)
 
