@@ -29,12 +29,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from . import cells
 from .nbg import CourseError, check_assignment
 
 STUDENT_PACKAGES = ("coursekit", "data_scripts")
 FORBIDDEN_PARTS = {"autograder", "coursectl", "source", "autograded", "submitted", "feedback", "exchange"}
 FORBIDDEN_NAMES = {"nbgrader_config.py", "gradebook.db"}
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
+MARKERS = (cells.BEGIN_SOLUTION, cells.END_SOLUTION, cells.BEGIN_HIDDEN, cells.END_HIDDEN,
            "=== BEGIN MARK SCHEME ===")
 INSTRUCTOR_IMPORT = re.compile(r"^\s*(from|import)\s+(autograder|coursectl)\b", re.MULTILINE)
 SKIP = re.compile(r"(^|/)(__pycache__|\.ipynb_checkpoints|\.pytest_cache)(/|$)|\.pyc$")
@@ -201,15 +202,14 @@ def _secret_lines(course: Path, assignment: str) -> set[str]:
     secret, public = set(), set()
     for path in (course / "source" / assignment).glob("*.ipynb"):
         for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
-            src = cell.get("source", "")
-            src = "".join(src) if isinstance(src, list) else src
+            src = cells.source_text(cell)
             inside = None
             for line in src.splitlines():
                 text = line.strip()
-                if text.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+                if text.startswith((cells.BEGIN_SOLUTION, cells.BEGIN_HIDDEN)):
                     inside = True
                     continue
-                if text.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+                if text.startswith((cells.END_SOLUTION, cells.END_HIDDEN)):
                     inside = None
                     continue
                 (secret if inside else public).add(text)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import nbformat
 
+from . import cells
 from .nbg import CourseError, ensure_exchange, release, run_nbgrader
 
 ASSIGNMENT = "a1_rnn_cells"
 SAMPLES = Path(__file__).with_name("demo_samples")
 MARKER = ".course-demo"  # marks a folder this command built, and may therefore rebuild
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+SOLUTION_MARKERS = (cells.BEGIN_SOLUTION, cells.END_SOLUTION)
 STUDENTS = {
     "alice": "the release with every answer filled in",
     "bob": "the untouched release",
@@ -36,10 +37,6 @@ def _notebook(folder: Path) -> Path:
     return found[0]
 
 
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 def without_markers(source: str) -> str:
     """A solution cell's text as a student would have written it: the solution
     delimiters removed, everything between them kept."""
@@ -49,14 +46,13 @@ def without_markers(source: str) -> str:
 def answered(released, solution, replace: dict[str, str] | None = None):
     """The release notebook with its answer cells filled in from the solution notebook
     (or from ``replace``: grade id -> source); every other cell stays as released."""
-    answers = {_grade_id(c): without_markers(c.source) for c in solution.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
+    answers = {cells.grade_id(c): without_markers(c.source) for c in solution.cells if cells.is_solution(c)}
     answers.update(replace or {})
     nb = copy.deepcopy(released)
     filled = set()
     for cell in nb.cells:
-        gid = _grade_id(cell)
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+        gid = cells.grade_id(cell)
+        if cells.is_solution(cell) and gid in answers:
             cell.source = answers[gid]
             filled.add(gid)
     missing = sorted(set(answers) - filled)

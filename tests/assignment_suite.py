@@ -17,14 +17,16 @@ import sys
 import nbformat
 import pytest
 
+from coursectl import cells
+
 from mutants import combine, load_mutants
 from nbcourse import REPO, cell_by_id, make_course, nbgrader, scores, submit
 
 
 def grade_cells(nb, cell_type: str = "code") -> dict[str, float]:
     """grade_id -> points of the grade cells of one type."""
-    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == cell_type}
+    return {cells.grade_id(c): float(cells.meta(c)["points"])
+            for c in nb.cells if cells.is_grade(c) and c.cell_type == cell_type}
 
 
 class AssignmentSuite:
@@ -72,7 +74,7 @@ class AssignmentSuite:
         for leak in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "autograder", *self.hidden_names):
             assert leak not in text, f"release leaks {leak!r}"
         nb = nbformat.read(self.release_nb(), as_version=4)
-        answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        answers = [c for c in nb.cells if cells.is_solution(c)]
         assert answers, "release has no answer cells"
         for cell in answers:
             if cell.cell_type == "code":

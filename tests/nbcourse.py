@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursectl import cells
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -60,7 +62,7 @@ def submit(course: Path, student: str, assignment: str, nb: nbformat.NotebookNod
 
 def cell_by_id(nb: nbformat.NotebookNode, grade_id: str):
     for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+        if cells.grade_id(cell) == grade_id:
             return cell
     raise KeyError(grade_id)
 
