@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from .paths import dataset_dir, save_npz_atomic
 from .runtime import is_grading
+from .training import progress_bar as _progress
 
 NAME = "tiny_shakespeare"
 PASSAGE_FILE = "pride_and_prejudice_ch1.txt"
@@ -194,21 +195,3 @@ def timed(fn, *args, **kwargs):
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_postfix(self, **kw):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, desc: str, show: bool):
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)

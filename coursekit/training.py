@@ -83,7 +83,7 @@ def train_classifier(
         total = min(total, max_steps)
     start = time.perf_counter()
     step = 0
-    bar = _progress(total, desc, show)
+    bar = progress_bar(total, desc, show)
     for _ in range(epochs):
         for xb, yb in train_loader:
             if max_steps is not None and step >= max_steps:
@@ -129,7 +129,8 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, desc: str, show: bool):
+def progress_bar(total: int, desc: str, show: bool):
+    """A tqdm bar (notebook-aware), or a stand-in with the same methods when ``show`` is off."""
     if not show:
         return _NoBar()
     from tqdm.auto import tqdm
