@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .nbg import CourseError, find_course_root
+from .errors import CourseError
+from .folders import find_course_root
 
 
 def _cmd_data(args) -> None:

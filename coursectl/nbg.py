@@ -1,4 +1,7 @@
-"""Run the real nbgrader CLI for a course folder."""
+"""Run the real nbgrader CLI for a course folder (release, feedback, any command).
+
+The error type and the course-folder helpers live in errors.py and folders.py; they are
+imported here too, for the modules and nbgrader_config.py files that import them from here."""
 from __future__ import annotations
 
 import os
@@ -6,18 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-class CourseError(RuntimeError):
-    """A problem the instructor can fix; printed without a traceback."""
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    """The nearest folder upwards that holds nbgrader_config.py and source/."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file() and (folder / "source").is_dir():
-            return folder
-    raise CourseError(f"no course folder (with nbgrader_config.py and source/) at or above {here}")
+from .errors import CourseError
+from .folders import (EXCHANGE_MODE, check_assignment, ensure_exchange,  # noqa: F401 (see above)
+                      find_course_root, html_template_dirs)
 
 
 def path_with_tools(path: str) -> str:
@@ -46,40 +40,6 @@ def run_nbgrader(course: Path, *args: str, quiet: bool = False, timeout: float |
     if not quiet and proc.stdout.strip():
         print(proc.stdout.rstrip())
     return proc
-
-
-EXCHANGE_MODE = 0o1777  # like /tmp: nbgrader needs every user (students too) to write here
-
-
-def ensure_exchange(root: str | Path) -> Path:
-    """Create nbgrader's exchange folder if it is missing, writable for every user with the
-    sticky bit, as nbgrader's docs ask of /srv/nbgrader/exchange (`nbgrader list` and the
-    formgrader's Release/Collect fail without it). An existing folder is left as it is; a
-    folder that cannot be created is left to nbgrader to report."""
-    root = Path(root)
-    if not root.is_dir():
-        try:
-            root.mkdir(parents=True)
-            root.chmod(EXCHANGE_MODE)
-        except OSError:
-            pass
-    return root
-
-
-def html_template_dirs() -> list[str]:
-    """Template folders for nbgrader's HTML pages (formgrader, feedback): the course's own
-    (a MathJax loader that works offline) ahead of nbgrader's, which must stay listed."""
-    import nbgrader
-
-    ours = Path(__file__).with_name("templates")
-    theirs = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
-    return [str(ours), str(theirs)]
-
-
-def check_assignment(course: Path, assignment: str) -> None:
-    if not (course / "source" / assignment).is_dir():
-        known = sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
-        raise CourseError(f"no assignment {assignment!r} in {course / 'source'} (have: {', '.join(known) or 'none'})")
 
 
 def release(course: Path, assignment: str) -> Path:

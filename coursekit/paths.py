@@ -4,16 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def data_dir() -> Path:
-    root = os.environ.get("COURSE_DATA_DIR")
-    path = Path(root).expanduser() if root else Path.home() / ".cache" / "seqcourse"
-    return path
-
-
-def dataset_dir(name: str, offline: bool) -> Path:
-    """Folder of one dataset: ``<data_dir>/<name>/real`` or ``.../offline``."""
-    return data_dir() / name / ("offline" if offline else "real")
+from data_scripts.paths import data_dir, dataset_dir  # noqa: F401  (coursekit uses data_scripts, not back)
 
 
 def save_npz_atomic(path: Path, what: str = "cache", **arrays) -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from coursekit.paths import data_dir, dataset_dir
 
 from . import cifar, imdb, mnist, shakespeare, speech_commands  # importing a module registers its DatasetSpec
+from .paths import data_dir, dataset_dir
 from .download import ArchiveError, ChecksumMismatch, DownloadError, fetch
 from .registry import REGISTRY, DatasetSpec
 

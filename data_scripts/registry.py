@@ -38,10 +38,3 @@ SPEECH_COMMANDS = register(DatasetSpec(
     description="Google Speech Commands v0.02 (Warden 2018), 35 words, "
                 "16 kHz WAV, CC BY 4.0",
 ))
-
-
-def get_spec(name: str) -> DatasetSpec:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"no dataset {name!r} in the registry; known: {sorted(REGISTRY)}") from None

@@ -97,7 +97,7 @@ def read_roster(path: Path) -> Roster:
     sis_user, sis_login, section = col(("sis_user_id",)), col(("sis_login_id",)), col(("section",))
     first, last, email = col(FIRST_NAME_COLUMNS), col(LAST_NAME_COLUMNS), col(EMAIL_COLUMNS)
     if sid is None and lms is None:
-        from ..nbg import CourseError
+        from ..errors import CourseError
 
         raise CourseError(f"roster {path}: no student id column (one of {', '.join(STUDENT_COLUMNS)})")
     roster = Roster(columns=header)

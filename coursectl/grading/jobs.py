@@ -80,11 +80,14 @@ def probe_network() -> str:
         return f"not isolated: probe failed ({exc})"
 
 
-def probe_sandbox(no_network: bool = True) -> tuple[str | None, str]:
+def probe_sandbox(no_network: bool = True, remember: bool = False) -> tuple[str | None, str]:
     """(bwrap path or None, one line): can kernels start in the bubblewrap sandbox here?
-    None means no, and the line says why."""
+    None means no, and the line says why. ``remember``: this process's jobs need not
+    probe again."""
     bwrap = sandbox.find_bwrap()
     ok, line = sandbox.probe_bwrap(bwrap, no_network=no_network)
+    if ok and remember:
+        _SANDBOX_OK[no_network] = bwrap
     return (bwrap if ok else None), line
 
 

@@ -138,7 +138,8 @@ class GradingPipeline:
 
     def prepare(self) -> None:
         """Refuse early: a missing assignment, no sandbox, an unusable cluster."""
-        from ..nbg import CourseError, check_assignment
+        from ..errors import CourseError
+        from ..folders import check_assignment
 
         check_assignment(self.course, self.assignment)
         try:
@@ -148,19 +149,19 @@ class GradingPipeline:
             raise CourseError(str(exc)) from None
         try:
             self._check_sandbox()
+            threading.Thread(target=report.preload_plotting, daemon=True).start()
+            self.db_url, self.course_id = course_settings(self.course)
+            self.db_url = self.opts.db_url or self.db_url
+            self.work = Path(self.opts.work_dir) if self.opts.work_dir else Path(
+                tempfile.mkdtemp(prefix=f"grade-{self.assignment}-"))
+            self.work.mkdir(parents=True, exist_ok=True)
+            self.report_dir.mkdir(parents=True, exist_ok=True)
         except BaseException:
             self.runner.close()
             raise
-        threading.Thread(target=report.preload_plotting, daemon=True).start()
-        self.db_url, self.course_id = course_settings(self.course)
-        self.db_url = self.opts.db_url or self.db_url
-        self.work = Path(self.opts.work_dir) if self.opts.work_dir else Path(
-            tempfile.mkdtemp(prefix=f"grade-{self.assignment}-"))
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.report_dir.mkdir(parents=True, exist_ok=True)
 
     def _check_sandbox(self) -> None:
-        from ..nbg import CourseError
+        from ..errors import CourseError
 
         isolate = self.opts.isolate_network
         if not self.opts.sandbox:
@@ -179,7 +180,7 @@ class GradingPipeline:
 
     def intake(self, gb) -> None:
         """Find the submissions and the assignment's definition."""
-        from ..nbg import CourseError
+        from ..errors import CourseError
         from . import gradebook, intake
 
         self.roster = intake.read_roster(Path(self.opts.roster)) if self.opts.roster else None

@@ -104,7 +104,8 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
 
 
 def protection_lines(meta: dict) -> list[str]:
-    """What kept the kernels in check during this run: sandbox, network, memory cap."""
+    """What kept the kernels in check during this run (sandbox, network, limits) and
+    where the jobs ran."""
     prot, limits = meta.get("protection") or {}, meta.get("limits") or {}
     cap = prot.get("memory_cap_mb")
     parts = [f"memory cap {cap} MB of address space per kernel" if cap else "no memory cap"]
@@ -112,9 +113,12 @@ def protection_lines(meta: dict) -> list[str]:
         parts.append(f"{limits['timeout_s']:g} s per submission")
     if limits.get("cell_timeout_s"):
         parts.append(f"{limits['cell_timeout_s']:g} s per cell")
-    return [f"sandbox: {prot.get('sandbox') or 'not recorded'}",
-            f"network: {meta['network']}",
-            f"limits: {', '.join(parts)}"]
+    lines = [f"sandbox: {prot.get('sandbox') or 'not recorded'}",
+             f"network: {meta['network']}",
+             f"limits: {', '.join(parts)}"]
+    if meta.get("runner"):
+        lines.append(f"ran on: {meta['runner']}")
+    return lines
 
 
 def preload_plotting() -> None:

@@ -92,7 +92,7 @@ class LocalRunner:
         return {**jobs.thread_env(self.workers), **course_env(remote=False)}
 
     def probe_sandbox(self, no_network: bool) -> tuple[str | None, str]:
-        return jobs.probe_sandbox(no_network=no_network)
+        return jobs.probe_sandbox(no_network=no_network, remember=True)
 
     def submit(self, job: GradeJob):
         return self.pool.submit(jobs.grade_job, job)

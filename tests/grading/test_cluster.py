@@ -10,7 +10,7 @@ import time
 import pytest
 
 from coursectl.grading import grade_assignment
-from coursectl.nbg import CourseError
+from coursectl.errors import CourseError
 from fixtures.grading import tiny
 from nbcourse import BIN, scores, submit
 
