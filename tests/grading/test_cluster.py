@@ -1,15 +1,21 @@
 """Grading on a Dask cluster (`course grade --cluster`): the same grades as the local
 pool, a worker killed mid-job changes no grade, a submission that keeps killing workers
-is reported, and a scheduler that cannot be reached stops the run before it writes."""
+is reported, and a scheduler that cannot be reached stops the run before it writes.
+Jobs are self-contained: one grades with the course folder gone."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
+import shutil
+import socket
 import subprocess
 import time
 
 import pytest
 
-from coursectl.grading import grade_assignment
+from coursectl.grading import grade_assignment, gradebook, jobs
+from coursectl.grading.model import pack_tree, unpack_tree
 from coursectl.errors import CourseError
 from fixtures.grading import tiny
 from nbcourse import BIN, scores, submit
@@ -117,3 +123,65 @@ def test_killed_worker_changes_no_grade_and_a_worker_killer_is_reported(tmp_path
     assert scores(course, tiny.ASSIGNMENT, "once") == FULL
     assert "killed the Dask worker running it 2 times" in run.result("always").reason
     assert "always  FAILED" in run.text
+
+
+def _stage_jobs(course, **options):
+    """The jobs `grade_assignment` would send, built by its own steps, nothing graded."""
+    from coursectl.grading import GradeOptions, GradingPipeline, gradebook
+
+    pipe = GradingPipeline(course, tiny.ASSIGNMENT, GradeOptions(progress=False, workers=1, **options))
+    pipe.prepare()
+    try:
+        with gradebook.open_gradebook(pipe.db_url, pipe.course_id) as gb:
+            pipe.intake(gb)
+            pipe.stage(gb)
+    finally:
+        pipe.runner.close()
+        shutil.rmtree(pipe.work, ignore_errors=True)
+    return pipe.jobs
+
+
+@pytest.mark.slow
+def test_a_job_carries_all_it_needs(tmp_path):
+    course = tiny.make_course(tmp_path / "course")
+    submit(course, "good", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
+    (job,) = _stage_jobs(course)
+    shutil.rmtree(tmp_path / "course")  # what a worker on another machine sees of the course: nothing
+    result = jobs.grade_job(pickle.loads(pickle.dumps(job)))
+    assert (result.status, result.problems) == ("graded", [])
+    got = {name: (c.score, c.max_score) for name, c in gradebook.cell_scores(result.grades).items() if c.autograded}
+    assert got == FULL
+    assert set(result.autograded) == {"tiny.ipynb", "notes.txt"}
+    assert b"hidden-square-check" not in result.feedback["tiny.html"][1]
+    assert result.network.startswith("isolated") and result.worker == socket.gethostname() and result.seconds > 0
+    assert not (tmp_path / "course").exists()
+
+
+def test_a_worker_without_the_sandbox_reports_it(tmp_path, monkeypatch):
+    course = tiny.make_course(tmp_path, generate=False)
+    submit(course, "a", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
+    (job,) = _stage_jobs(course, sandbox=False)  # staged here; graded on a "machine" without bubblewrap
+    job = dataclasses.replace(job, sandbox=True)
+    monkeypatch.setattr(jobs, "_SANDBOX_OK", {})
+    monkeypatch.setattr(jobs.sandbox, "find_bwrap", lambda: None)
+    result = jobs.grade_job(job)
+    assert result.status == "failed" and result.grades is None
+    assert result.reason.startswith(f"the grading machine {socket.gethostname()} cannot start the sandbox: ")
+
+
+def test_packed_trees_keep_bytes_and_modes_and_stay_inside(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.ipynb").write_bytes(b"\x00\xff notebook")
+    (src / "sub" / "b.txt").write_text("b")
+    (src / "sub" / "b.txt").chmod(0o444)
+    (src / ".ipynb_checkpoints").mkdir()
+    (src / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
+    tree = pack_tree(src)
+    assert set(tree) == {"a.ipynb", "sub/b.txt"} and tree["sub/b.txt"] == (0o444, b"b")
+    unpack_tree(tree, tmp_path / "dest")
+    assert (tmp_path / "dest" / "a.ipynb").read_bytes() == b"\x00\xff notebook"
+    assert (tmp_path / "dest" / "sub" / "b.txt").stat().st_mode & 0o777 == 0o444
+    with pytest.raises(ValueError):
+        unpack_tree({"../escape.txt": (0o644, b"x")}, tmp_path / "dest")
+    assert not (tmp_path / "escape.txt").exists()
