@@ -242,7 +242,7 @@ class GradingPipeline:
         bar = _progress(len(self.chosen), self.assignment, self.opts.progress)
         bar.update(len(self.results))
         try:
-            for job, fut in runners.in_finish_order(submit, self.jobs, self.runner.window):
+            for job, fut in runners.in_finish_order(submit, self.jobs, self.runner.window, self.runner.stalled):
                 result = self.runner.outcome(fut, job)
                 yield job, result
                 bar.set_postfix_str(f"{job.student}: {self.results[job.student].status}", refresh=False)

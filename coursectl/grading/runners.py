@@ -16,11 +16,14 @@ another worker, since the main process only writes a grade when a result arrives
 neither lost nor written twice; a job that keeps killing workers fails after the
 scheduler's ``allowed-failures`` + 1 tries (``tries`` for a ``local:N`` cluster) with that
 reason. A job that raises (a worker that cannot write its scratch folder) is retried once.
+A cluster without workers for WORKERS_TIMEOUT_S ends the wait: the jobs not finished
+come back failed with that reason, and the run writes its report.
 """
 from __future__ import annotations
 
 import os
 import queue
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
@@ -41,11 +44,27 @@ def default_workers() -> int:
     return jobs.cores()
 
 
-def in_finish_order(submit: Callable, items: list, window: Callable[[], int] | None = None) -> Iterator:
+class Stalled:
+    """Stands for the future of a job that will not finish: the cluster lost its workers."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def result(self, timeout=None):
+        raise ClusterError(self.reason)
+
+    def done(self) -> bool:
+        return True
+
+
+def in_finish_order(submit: Callable, items: list, window: Callable[[], int] | None = None,
+                    stalled: Callable[[], str | None] | None = None, poll_s: float = 5.0) -> Iterator:
     """Submit ``items`` with ``submit(item) -> future`` and yield (item, future) in the
     order they finish, for any future type with add_done_callback. With ``window``, at
     most ``window()`` are in flight (checked at each refill, so workers that join count);
-    the remaining items wait here, not on a worker."""
+    the remaining items wait here, not on a worker. ``stalled()``, asked every ``poll_s``
+    while nothing finishes, may give a reason to stop waiting: every item not finished
+    then comes back with a ``Stalled`` future."""
     done: queue.Queue = queue.Queue()
     pending = list(items)
     flying: dict = {}
@@ -60,8 +79,20 @@ def in_finish_order(submit: Callable, items: list, window: Callable[[], int] | N
 
     refill()
     while flying:
-        fut = done.get()
-        item = flying.pop(fut)
+        try:
+            fut = done.get(timeout=poll_s if stalled else None)
+        except queue.Empty:
+            why = stalled()
+            if why:
+                for fut in list(flying):
+                    fut.cancel()
+                for item in [*flying.values(), *pending]:
+                    yield item, Stalled(why)
+                return
+            continue
+        item = flying.pop(fut, None)
+        if item is None:  # a callback after the end (cancelled above)
+            continue
         yield item, fut
         refill()
 
@@ -97,7 +128,8 @@ class LocalRunner:
     def submit(self, job: GradeJob):
         return self.pool.submit(jobs.grade_job, job)
 
-    window = None  # every job at once: the pool queues them
+    window = None   # every job at once: the pool queues them
+    stalled = None  # a local pool does not lose its workers
 
     def outcome(self, fut, job: GradeJob) -> JobResult:
         try:
@@ -126,6 +158,7 @@ class DaskRunner:
         self.workers = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
         self.tries = 1 + int(client.run_on_scheduler(_allowed_failures))
         self.where = f"Dask {'LocalCluster' if cluster is not None else 'scheduler'} {client.scheduler.address}"
+        self._no_workers_since: float | None = None
         from .dask_plugin import WarmUp
 
         client.register_plugin(WarmUp())
@@ -144,6 +177,19 @@ class DaskRunner:
         except Exception as exc:
             return None, f"the sandbox probe on a Dask worker failed ({type(exc).__name__}: {exc})"
 
+    def stalled(self) -> str | None:
+        """Why to stop waiting: no worker for WORKERS_TIMEOUT_S (a SLURM allocation that
+        ran out, a cluster shut down). The jobs not finished are then reported failed."""
+        if self.window() > 0:
+            self._no_workers_since = None
+            return None
+        now = time.monotonic()
+        self._no_workers_since = self._no_workers_since or now
+        if now - self._no_workers_since < WORKERS_TIMEOUT_S:
+            return None
+        return (f"not graded: the Dask cluster ({self.client.scheduler.address}) had no workers for "
+                f"{WORKERS_TIMEOUT_S} s")
+
     def submit(self, job: GradeJob):
         # One key per job and run: the result comes back once, whichever worker ran it.
         return self.client.submit(jobs.grade_job, job, key=f"grade-{job.assignment}-{job.student}-{os.urandom(4).hex()}",
@@ -160,6 +206,8 @@ class DaskRunner:
 
         try:
             return fut.result()
+        except ClusterError as exc:
+            return JobResult.failed(job.student, str(exc))
         except KilledWorker:
             return JobResult.failed(job.student, f"its grading killed the Dask worker running it {self.tries} "
                                                  f"times; not tried again")

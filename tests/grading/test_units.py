@@ -213,6 +213,28 @@ def test_window_keeps_the_rest_waiting_here():
     assert sorted(got) == list(range(8)) and most[0] <= 2
 
 
+def test_a_stalled_cluster_reports_every_unfinished_job():
+    from concurrent.futures import Future
+
+    made = []
+
+    def submit(i):
+        fut = Future()
+        made.append(fut)
+        if i == 0:
+            fut.set_result("done")
+        return fut
+
+    checks = iter([None, "the cluster is gone"])
+    got = list(runners.in_finish_order(submit, [0, 1, 2], window=lambda: 2, stalled=lambda: next(checks),
+                                       poll_s=0.01))
+    assert [i for i, _ in got] == [0, 1, 2] and got[0][1].result() == "done"
+    for _, fut in got[1:]:
+        with pytest.raises(runners.ClusterError, match="the cluster is gone"):
+            fut.result()
+    assert made[1].cancelled() and made[2].cancelled()
+
+
 def _results():
     R, C = report.SubmissionResult, CellScore
     return [R("a", "graded", 7, 7, {"t1": C(2, 2, True), "t2": C(5, 5, True), "m": C(None, 1, False)}),
