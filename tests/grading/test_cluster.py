@@ -84,6 +84,21 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path):
     assert (dask_course / "reports" / tiny.ASSIGNMENT / "logs" / "crash.log").is_file()
 
 
+@pytest.mark.slow
+def test_a_running_scheduler_is_used_by_address(tmp_path):
+    from distributed import LocalCluster
+
+    course = tiny.make_course(tmp_path)
+    submit(course, "good", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
+    submit(course, "wrong", tiny.ASSIGNMENT, tiny.wrong_answer(), name="tiny.ipynb")
+    # Started as anyone would (daemon worker processes, Dask's defaults), not by the grader.
+    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0") as cluster:
+        run = grade_assignment(course, tiny.ASSIGNMENT, cluster=cluster.scheduler_address, progress=False)
+    assert {r.student: (r.status, r.score) for r in run.results} == {"good": ("graded", 5), "wrong": ("graded", 2)}
+    assert scores(course, tiny.ASSIGNMENT, "good") == FULL
+    assert f"ran on: Dask scheduler {cluster.scheduler_address}" in run.text and run.workers == 2
+
+
 # Kills the Dask worker process that runs this submission (found up the process tree:
 # kernel, grading process, fork server, worker), once or every time.
 KILL_WORKER = """import os, signal
