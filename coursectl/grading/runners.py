@@ -107,8 +107,6 @@ def course_env(remote: bool) -> dict[str, str]:
 class LocalRunner:
     """A concurrent.futures executor: the local thread pool, or one the caller gave."""
 
-    remote = False
-
     def __init__(self, workers: int | None = None, executor=None):
         self.workers = workers or default_workers()
         self.owned = executor is None
@@ -150,10 +148,15 @@ class LocalRunner:
 class DaskRunner:
     """A Dask ``distributed.Client``: one we started (``local:N``, an address) or the caller's."""
 
-    remote = True
-
     def __init__(self, client, cluster=None, owned: bool = False):
         self.client, self.cluster, self.owned = client, cluster, owned
+        address = client.scheduler.address
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except (TimeoutError, OSError) as exc:
+            self.close()
+            raise ClusterError(f"the Dask scheduler at {address} has no workers after {WORKERS_TIMEOUT_S} s "
+                               f"({exc}); start some with `dask worker {address}`") from None
         info = client.scheduler_info()
         self.workers = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
         self.tries = 1 + int(client.run_on_scheduler(_allowed_failures))
@@ -293,10 +296,4 @@ def _connect(address: str) -> DaskRunner:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}). "
                            "Is it running (`dask scheduler`) and reachable from here? Nothing was graded "
                            "or written.") from None
-    try:
-        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
-    except (TimeoutError, OSError) as exc:
-        client.close()
-        raise ClusterError(f"the Dask scheduler at {address} has no workers after {WORKERS_TIMEOUT_S} s "
-                           f"({exc}); start some with `dask worker {address}`") from None
     return DaskRunner(client, owned=True)
