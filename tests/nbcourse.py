@@ -83,3 +83,23 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, tuple[float
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def grade_points(nb: nbformat.NotebookNode, grade_id: str) -> float:
+    """The points nbgrader gives grade cell ``grade_id`` of ``nb``."""
+    return float(cells.meta(cell_by_id(nb, grade_id))["points"])
+
+
+def answer_namespace(nb: nbformat.NotebookNode, answer_cells, *, prelude: str,
+                     replace: dict[str, str] | None = None) -> dict:
+    """What a kernel holds after ``prelude`` (imports) and the answer cells of ``nb`` ran,
+    with ``replace`` (cell id -> source) swapped in; the prelude's printing is dropped."""
+    import contextlib
+    import io
+
+    ns: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(prelude, ns)
+    for cell_id in answer_cells:
+        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
+    return ns

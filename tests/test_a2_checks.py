@@ -18,7 +18,7 @@ from autograder import a2_checks as checks
 from autograder import a2_probes as kit
 from autograder import a2_reference as ref
 from mutants import load_mutants
-from nbcourse import REPO, cell_by_id
+from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
 from probe_modules import assert_kernel_safe
 
 matplotlib.use("Agg")
@@ -42,16 +42,12 @@ UNITS = {
 
 
 def _points(grade_id: str) -> float:
-    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+    return grade_points(SOURCE_NB, grade_id)
 
 
 def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
     """The notebook's imports plus its answer cells, as a kernel would hold them."""
-    ns: dict = {}
-    exec(cell_by_id(nb, "setup").source, ns)
-    for cell_id in UNITS:
-        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
-    return ns
+    return answer_namespace(nb, UNITS, prelude=cell_by_id(nb, "setup").source, replace=replace)
 
 
 def _run(cell_id: str, ns: dict) -> float:

@@ -16,7 +16,7 @@ from autograder import a3_checks as checks
 from autograder import a3_reference as ref
 from autograder.harness import Unit
 from mutants import load_mutants
-from nbcourse import REPO, cell_by_id
+from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
 from probe_modules import assert_kernel_safe
 
 torch.set_num_threads(1)
@@ -46,17 +46,12 @@ ANSWER_CELLS = sorted(set().union(*(cells for _, _, cells in UNITS.values())))
 
 
 def _points(grade_id: str) -> float:
-    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+    return grade_points(SOURCE_NB, grade_id)
 
 
 def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
     """The notebook's imports plus its answer cells, as a kernel would hold them."""
-    ns: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(cell_by_id(nb, "setup").source, ns)
-    for cell_id in ANSWER_CELLS:
-        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
-    return ns
+    return answer_namespace(nb, ANSWER_CELLS, prelude=cell_by_id(nb, "setup").source, replace=replace)
 
 
 def _run(grade_id: str, ns: dict, seed=None):

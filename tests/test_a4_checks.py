@@ -13,7 +13,7 @@ import torch
 from autograder import a4_checks as checks
 from autograder import harness
 from mutants import load_mutants
-from nbcourse import REPO, cell_by_id
+from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
 
 A = "a4_visualizing"
 SOURCE_NB = nbformat.read(REPO / "source" / A / f"{A}.ipynb", as_version=4)
@@ -37,16 +37,12 @@ PRELUDE = "import math\nimport numpy as np\nimport torch\nimport torch.nn.functi
 
 
 def _points(grade_id: str) -> float:
-    return float(cell_by_id(SOURCE_NB, grade_id).metadata.nbgrader.points)
+    return grade_points(SOURCE_NB, grade_id)
 
 
 def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
     """The notebook's answer cells as a kernel would hold them (imports as in the set-up cell)."""
-    ns: dict = {}
-    exec(PRELUDE, ns)
-    for cell_id in UNITS:
-        exec((replace or {}).get(cell_id, cell_by_id(nb, cell_id).source), ns)
-    return ns
+    return answer_namespace(nb, UNITS, prelude=PRELUDE, replace=replace)
 
 
 def _run(cell_id: str, ns: dict, seed: int | None = None) -> float:
