@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 
 MIME = "application/vnd.seqcourse.probe+json"
 MAX_PAYLOAD = 64 * 1024 * 1024   # characters of one encoded payload the grader reads
@@ -170,15 +171,62 @@ class RemoteError:
         return isinstance(other, RemoteError) and (self.name, self.message) == (other.name, other.message)
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: fast on long base64 strings
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting of JSON ``text``, outside strings (no recursion)."""
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _depth_of(value) -> int:
+    """Deepest nesting of lists and dicts in an already-parsed value (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                return deepest
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+MAX_NESTING = 4 * MAX_DEPTH  # tagged values add levels; real payloads stay far below
+
+
+def parse_bounded(body):
+    """The JSON value of a probe output (text or already parsed), refused with a WireError
+    that says why when it is too large or nested too deeply to be real probe data."""
+    if isinstance(body, str):
+        if len(body) > MAX_PAYLOAD:
+            raise WireError(f"payload of {len(body)} characters, over the limit of {MAX_PAYLOAD}")
+        if _nesting(body) > MAX_NESTING:
+            raise WireError(f"payload nested more than {MAX_NESTING} levels deep")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise WireError(f"unreadable payload ({type(exc).__name__})") from None
+    if _depth_of(body) > MAX_NESTING:
+        raise WireError(f"payload nested more than {MAX_NESTING} levels deep")
+    return body
+
+
 def dumps(value) -> str:
     return json.dumps(encode(value), allow_nan=False, separators=(",", ":"))
 
 
 def loads(text: str):
-    if not isinstance(text, str) or len(text) > MAX_PAYLOAD:
-        raise WireError("payload missing or too large")
+    if not isinstance(text, str):
+        raise WireError("payload missing")
+    value = parse_bounded(text)
     try:
-        return decode(json.loads(text))
+        return decode(value)
     except WireError:
         raise
     except Exception as exc:  # malformed JSON, bad base64, recursion

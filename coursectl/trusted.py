@@ -36,6 +36,9 @@ from . import cells
 KEY = "seqcourse_trusted"
 PROBE_TAG = "seqcourse_probe"
 NO_BUILTINS = "no torch.nn recurrent layers"
+# What the trusted steps found that an instructor should read (the grading worker puts
+# these in the report; one job per process, so the list belongs to one submission).
+NOTES: list[str] = []
 
 
 def _b64(text: str) -> str:
@@ -99,6 +102,10 @@ class InjectProbes(NbGraderPreprocessor):
 
         secret = self.seed or secrets.randbits(62)
         state = resources.setdefault(KEY, {"plans": {}, "sources": {}, "scores": {}, "reports": {}})
+        # Probe cells are known by a token only this process holds, never by a tag a
+        # notebook could carry: a student cell that imitates one is kept and flagged.
+        state["token"] = secrets.token_hex(16)
+        NOTES.clear()  # plain nbgrader grades several notebooks in one process
         # The student's code: answer cells and cells they added (locked cells are the
         # instructor's, restored by nbgrader before this step).
         student_sources = [cells.source_text(c) for c in nb.cells if c.get("cell_type") == "code"
@@ -124,7 +131,7 @@ class InjectProbes(NbGraderPreprocessor):
             for k, (plan, blocked) in enumerate(planned):
                 if blocked is None:
                     probe = new_code_cell(probe_cell_source(plan.kernel, plan.unit.probe_source()))
-                    probe.metadata[PROBE_TAG] = {"grade_id": gid, "index": k}
+                    probe.metadata[PROBE_TAG] = {"grade_id": gid, "index": k, "token": state["token"]}
                     out.append(probe)
             cell.source = cells.without_hidden(source)
             out.append(cell)
@@ -163,11 +170,13 @@ def _payload(cell, nonce: str):
             why = f"the checks did not run ({out.get('ename')}: {str(out.get('evalue'))[:200]})"
         data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
         body = data.get(wire.MIME)
-        if isinstance(body, str):
-            try:
-                body = json.loads(body) if len(body) <= wire.MAX_PAYLOAD else None
-            except ValueError:
-                body = None
+        if body is None:
+            continue
+        try:  # bounded before parsing: a deep or huge payload is refused, never crashes the judge
+            body = wire.parse_bounded(body)
+        except wire.WireError as exc:
+            why = f"the checks' results were refused: {exc}"
+            continue
         if isinstance(body, dict) and body.get("nonce") == nonce:
             return body, ""
     return None, why
@@ -184,9 +193,11 @@ class CollectVerdicts(NbGraderPreprocessor):
         kept = []
         for cell in nb.cells:
             tag = cell.get("metadata", {}).get(PROBE_TAG)
-            if tag:
+            if _is_own_probe(tag, state.get("token")):
                 probes[(tag["grade_id"], tag["index"])] = cell
             else:
+                if tag is not None:
+                    _flag_impostor(cell, len(kept))
                 kept.append(cell)
         nb.cells = kept
         for cell in nb.cells:
@@ -210,6 +221,23 @@ class CollectVerdicts(NbGraderPreprocessor):
             cell.setdefault("outputs", []).append(
                 new_output("stream", name="stdout", text=f"[grader] {report}\n"))
         return nb, resources
+
+
+def _is_own_probe(tag, token) -> bool:
+    return (isinstance(tag, dict) and isinstance(token, str) and isinstance(tag.get("token"), str)
+            and secrets.compare_digest(tag["token"], token))
+
+
+IMPOSTOR_NOTE = ("[grader] this cell carries the grader's probe-cell tag ({tag}); the grader does not "
+                 "read it as its own, and the instructor sees it flagged\n")
+
+
+def _flag_impostor(cell, index: int) -> None:
+    """A cell of the submission that carries the probe tag: kept, shown and flagged."""
+    NOTES.append(f"cell {index + 1} carries the grader's probe-cell tag: kept, not read as a probe")
+    if cell.get("cell_type") == "code":
+        cell.setdefault("outputs", []).append(
+            new_output("stream", name="stdout", text=IMPOSTOR_NOTE.format(tag=PROBE_TAG)))
 
 
 def _blocked(plan, message):

@@ -350,7 +350,9 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
     status = "graded" if outcome["success"] else "failed"
     if not outcome["success"]:
         problems.append(f"nbgrader could not grade it: {_last_error_line(outcome)}")
-    problems.extend(dict.fromkeys(EVENTS))  # keep order, drop repeats
+    from coursectl import trusted
+
+    problems.extend(dict.fromkeys(EVENTS + trusted.NOTES))  # keep order, drop repeats
 
     grades = None
     try:

@@ -112,6 +112,24 @@ def test_wire_rejects_bad_payloads(text):
         wire.loads(text)
 
 
+@pytest.mark.parametrize("body", ["[" * 200_000 + "]" * 200_000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_wire_refuses_deep_payload_text_with_a_message(body):
+    with pytest.raises(wire.WireError, match="nested more than"):
+        wire.parse_bounded(body)
+
+
+def test_wire_refuses_deep_parsed_payload_and_keeps_strings_out_of_the_count():
+    deep: list = []
+    for _ in range(200_000):
+        deep = [deep]
+    with pytest.raises(wire.WireError, match="nested more than"):
+        wire.parse_bounded(deep)
+    # Brackets inside strings (and escaped quotes) are data, not nesting.
+    text = '{"note": "[[[[{{{{ \\" [[[[", "x": [1, [2]]}'
+    assert wire.parse_bounded(text)["x"] == [1, [2]]
+    assert wire.loads(wire.dumps({"t": (1, [2, {"k": "[["}])})) == {"t": (1, [2, {"k": "[["}])}
+
+
 def test_kernel_side_boot_source_runs(tmp_path):
     """The cell the grader injects runs on its own and displays one payload."""
     from coursectl.trusted import probe_cell_source

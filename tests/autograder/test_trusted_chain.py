@@ -51,6 +51,22 @@ FORGE_PAYLOAD = textwrap.dedent('''
     get_ipython().input_transformers_post.append(_forge)
 ''')
 
+DEEP_PAYLOAD = textwrap.dedent('''
+    def _deep(lines):
+        if "__course_grader_probe" not in "".join(lines):
+            return lines
+        return ["from IPython.display import display\\n",
+                "display({'application/vnd.seqcourse.probe+json': '[' * 200000 + ']' * 200000}, raw=True)\\n"]
+    get_ipython().input_transformers_post.append(_deep)
+''')
+
+# A cell the student adds that carries the probe cell's tag and shows a forged payload.
+IMPOSTOR_CELL = textwrap.dedent('''
+    from IPython.display import display
+    display({"application/vnd.seqcourse.probe+json": {"nonce": "x", "unit": "square", "results": []}}, raw=True)
+    print("impostor ran")
+''')
+
 STUDENTS = {
     "honest": ("def square(x):\n    return x * x", 3.0),
     # Visible assert fails (a float), every hidden check passes: full marks now.
@@ -62,6 +78,10 @@ STUDENTS = {
     # Wrong code, then the probe cell replaced by a well-formed payload with made-up values.
     "forger": ("def square(x):\n    return None\n" + FORGE_PAYLOAD, 0.0),
     "release": ("def square(x):\n    raise NotImplementedError()", 0.0),
+    # A probe result nested 200,000 deep: refused with a message, the judge keeps going.
+    "deep": ("def square(x):\n    return x * x\n" + DEEP_PAYLOAD, 0.0),
+    # Wrong code plus a cell that poses as the grader's probe cell (see IMPOSTOR_CELL).
+    "impostor": ("def square(x):\n    return None", 0.0),
 }
 
 
@@ -82,6 +102,9 @@ def graded(tmp_path_factory):
         for student, (code, _) in STUDENTS.items():
             nb = nbformat.read(course / "release" / "sq" / "sq.ipynb", as_version=4)
             cell_by_id(nb, "square").source = code
+            if student == "impostor":
+                nb.cells.append(new_code_cell(IMPOSTOR_CELL, metadata={
+                    "seqcourse_probe": {"grade_id": "test_square", "index": 0, "token": "guess"}}))
             submit(course, student, "sq", nb, name="sq.ipynb")
         nbgrader(course, "autograde", "sq", "--force")
         nbgrader(course, "generate_feedback", "sq", "--force")
@@ -111,3 +134,19 @@ def test_feedback_shows_verdict_but_no_hidden_code(graded):
     page = next((graded / "feedback" / "floaty" / "sq").glob("*.html")).read_text()
     assert "3/3 checks passed" in page and "square of an int should be an int" in page
     assert "check_square" not in page and "square_units" not in page and "__course_grader_probe" not in page
+
+
+def test_deep_payload_is_refused_with_a_message(graded):
+    nb = nbformat.read(graded / "autograded" / "deep" / "sq" / "sq.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for o in cell_by_id(nb, "test_square").outputs)
+    assert "refused" in text and "nested more than" in text, text
+
+
+def test_a_cell_posing_as_the_probe_is_kept_and_flagged(graded):
+    nb = nbformat.read(graded / "autograded" / "impostor" / "sq" / "sq.ipynb", as_version=4)
+    posing = [c for c in nb.cells if "seqcourse_probe" in c.get("metadata", {})]
+    assert len(posing) == 1 and "impostor ran" in posing[0].source
+    text = "".join(o.get("text", "") for o in posing[0].outputs)
+    assert "impostor ran" in text and "probe-cell tag" in text
+    page = next((graded / "feedback" / "impostor" / "sq").glob("*.html")).read_text()
+    assert "probe-cell tag" in page
