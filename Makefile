@@ -31,11 +31,16 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/course demo
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay
+# together so its module fixtures grade once); the 25 slowest steps are listed at the end.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=25
+
 test: setup
-	$(BIN)/python -m pytest -q -ra
+	$(PYTEST)
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -ra -m "not slow"
+	$(PYTEST) -m "not slow"
 
 release: setup
 	$(BIN)/course release a1_rnn_cells
