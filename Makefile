@@ -43,10 +43,7 @@ test-fast: setup
 	$(PYTEST) -m "not slow"
 
 release: setup
-	$(BIN)/course release a1_rnn_cells
-	$(BIN)/course release a2_sentiment
-	$(BIN)/course release a3_char_lm
-	$(BIN)/course release a4_visualizing
+	$(BIN)/course release all
 
 clean:
 	rm -rf demo autograded feedback gradebook.db

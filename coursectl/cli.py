@@ -28,7 +28,7 @@ def _build_data(data_scripts, args) -> None:
         return
     from coursekit.prepare import warm_caches
 
-    names = args.names or sorted(data_scripts.OFFLINE_BUILDERS)
+    names = args.names or data_scripts.offline_names()
     for name in names:
         print(f"{name}: {data_scripts.build_offline(name, force=args.force)}")
         for what in warm_caches(name):  # graded kernels cannot write the data folder
@@ -36,15 +36,23 @@ def _build_data(data_scripts, args) -> None:
 
 
 def _cmd_release(args) -> None:
-    from .nbg import release
+    from .assignments import ASSIGNMENTS
 
     course = find_course_root(args.course_dir)
-    out = release(course, args.assignment)
-    print(f"released {args.assignment} -> {out}")
-    if args.bundle:
+    names = list(ASSIGNMENTS) if args.assignment == "all" else [args.assignment]
+    for name in names:
+        _release_one(course, name, args.bundle)
+
+
+def _release_one(course, assignment: str, bundle: bool) -> None:
+    from .nbg import release
+
+    out = release(course, assignment)
+    print(f"released {assignment} -> {out}")
+    if bundle:
         from .bundle import build_bundle
 
-        print(f"student bundle -> {build_bundle(course, args.assignment)}")
+        print(f"student bundle -> {build_bundle(course, assignment)}")
 
 
 def _cmd_grade(args) -> None:
@@ -93,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data)
 
     r = sub.add_parser("release", help="regenerate release/ASSIGNMENT with nbgrader")
-    r.add_argument("assignment")
+    r.add_argument("assignment", help="an assignment, or 'all' for every one in coursectl/assignments.py")
     r.add_argument("--bundle", action="store_true", help="also write a verified student bundle (zip)")
     r.set_defaults(func=_cmd_release)
 

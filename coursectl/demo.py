@@ -129,7 +129,9 @@ def run_demo(where: Path | None = None) -> Path:
     check_target(course, template)
     start = time.perf_counter()
     print(f"[1/5] offline datasets for {ASSIGNMENT}")
-    for name in ("speech_commands",):
+    from .assignments import get
+
+    for name in get(ASSIGNMENT).datasets:
         print(f"      {name}: {data_scripts.build_offline(name)}")
         from coursekit.prepare import warm_caches
 

@@ -20,27 +20,22 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .download import ArchiveError, atomic_directory, fetch
-from .mnist import read_idx
+from .fashion_mnist import FASHION_DIR, source_images
 from .registry import DatasetSpec, register
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 MEMBERS = (*TRAIN_BATCHES, "test_batch", "batches.meta", "readme.html")
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
-FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                 "Ankle boot")
-DIGIT_NAMES = tuple(str(d) for d in range(10))
-
 # SHA-256 as pinned by Keras (keras/datasets/cifar10.py, ``file_hash`` of this URL); the
 # size and the official MD5 c58f30108f718f92721af3b95e74349a are those of the same file.
-CIFAR10 = register(DatasetSpec(
+CIFAR10 = DatasetSpec(
     name="cifar10",
     url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
     sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     filename="cifar-10-python.tar.gz",
     size_bytes=170_498_071,
     description="CIFAR-10 (Krizhevsky 2009): 50,000 train and 10,000 test 32x32 colour images, 10 classes",
-))
+)
 
 
 # ---------------------------------------------------------------- reading
@@ -134,40 +129,6 @@ def write_batches(folder: Path, x_train, y_train, x_test, y_test, label_names, b
 
 # ------------------------------------------------------ offline stand-in
 
-def source_images(fashion_dir: Path = FASHION_DIR):
-    """Real grayscale images for the stand-ins: (train, test) as (images uint8 (n, 28, 28), labels),
-    class names and a description. Fashion-MNIST from the Debian package when it is
-    installed, else scikit-learn's 1,797 8x8 digits upscaled to 28x28."""
-    files = [Path(fashion_dir) / f"{p}-{k}-idx{d}-ubyte.gz" for p in ("train", "t10k")
-             for k, d in (("images", 3), ("labels", 1))]
-    if all(f.is_file() for f in files):
-        xtr, ytr, xte, yte = (read_idx(f) for f in files)
-        return ((xtr, ytr.astype(np.int64)), (xte, yte.astype(np.int64)), FASHION_NAMES,
-                f"Fashion-MNIST (Xiao, Rasul and Vollgraf 2017; Zalando clothing photos, 28x28 grayscale), "
-                f"read from the Debian package dataset-fashion-mnist at {fashion_dir}")
-    x, y = upscaled_digits()
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(x))
-    n_test = 297
-    test, train = order[:n_test], order[n_test:]
-    return ((x[train], y[train]), (x[test], y[test]), DIGIT_NAMES,
-            "scikit-learn's bundled handwritten digits (1,797 real 8x8 images from the UCI optdigits set), "
-            "upscaled to 28x28 (dataset-fashion-mnist is not installed)")
-
-
-def upscaled_digits() -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's 8x8 digits (values 0..16) -> uint8 (1797, 28, 28): bilinear 3x, centred with 2 px border."""
-    import torch
-    import torch.nn.functional as F
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
-    big = F.interpolate(x, size=(24, 24), mode="bilinear", align_corners=False)
-    big = F.pad(big, (2, 2, 2, 2)).squeeze(1)
-    return (big.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), digits.target.astype(np.int64)
-
-
 def colourise(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n, 28, 28) uint8 -> (n, 32, 32, 3) uint8: 2 px border, each image blended between a random
     background and foreground colour whose luma differ by at least 0.25 (either way round)."""
@@ -221,3 +182,6 @@ Format: CIFAR-10's python pickle batches (data_batch_1..5, test_batch, batches.m
 Accuracy on this data says nothing about accuracy on CIFAR-10.
 """)
     return dest
+
+
+CIFAR10 = register(CIFAR10, build_offline=build_offline, fetch_real=fetch_real)

@@ -27,7 +27,7 @@ LABELS = ("neg", "pos")
 # SHA-256 and size as listed in TensorFlow Datasets
 # (tensorflow_datasets/url_checksums/imdb_reviews.txt, for the http:// form of
 # this URL); Julia's MLDatasets pins the same SHA-256 for the https:// form.
-IMDB = register(DatasetSpec(
+IMDB = DatasetSpec(
     name="imdb",
     url="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
     sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
@@ -35,7 +35,7 @@ IMDB = register(DatasetSpec(
     size_bytes=84_125_825,
     description="Large Movie Review Dataset v1.0 (Maas et al., ACL 2011): 25,000 train "
                 "and 25,000 test IMDB reviews, balanced positive/negative",
-))
+)
 
 
 # ---------------------------------------------------------------- real data
@@ -169,3 +169,6 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "?"
+
+
+IMDB = register(IMDB, build_offline=build_offline, fetch_real=fetch_real)

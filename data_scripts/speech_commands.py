@@ -22,7 +22,20 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .download import ArchiveError, atomic_directory, fetch
-from .registry import SPEECH_COMMANDS
+from .registry import DatasetSpec, register
+
+# SHA-256 and size as listed in TensorFlow Datasets
+# (tensorflow_datasets/url_checksums/speech_commands.txt); torchaudio's
+# SPEECHCOMMANDS pins the same SHA-256 for this URL.
+SPEECH_COMMANDS = DatasetSpec(
+    name="speech_commands",
+    url="http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+    sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+    filename="speech_commands_v0.02.tar.gz",
+    size_bytes=2_428_923_189,
+    description="Google Speech Commands v0.02 (Warden 2018), 35 words, "
+                "16 kHz WAV, CC BY 4.0",
+)
 
 CLASSES = ("one", "two", "three")
 LISTS = ("validation_list.txt", "testing_list.txt")
@@ -309,3 +322,6 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "?"
+
+
+SPEECH_COMMANDS = register(SPEECH_COMMANDS, build_offline=build_offline, fetch_real=fetch_real)

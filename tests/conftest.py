@@ -10,7 +10,6 @@ if str(TESTS) not in sys.path:
 
 import pytest  # noqa: E402
 
-OFFLINE_DATA = ("speech_commands", "imdb", "tiny_shakespeare", "cifar10", "mnist")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,6 +23,7 @@ def offline_data(request):
     import fcntl
 
     import data_scripts
+    from coursectl.assignments import all_datasets
     from coursekit.prepare import warm_caches
 
     # Test processes running side by side (pytest-xdist) build in turn, not over each other.
@@ -31,6 +31,6 @@ def offline_data(request):
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".tests-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for name in OFFLINE_DATA:
+        for name in all_datasets():
             data_scripts.build_offline(name)
             warm_caches(name)

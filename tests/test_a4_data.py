@@ -205,8 +205,11 @@ def test_loader_builds_the_standin_on_first_use(tmp_path, monkeypatch, fake_debi
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     import data_scripts
 
-    monkeypatch.setitem(data_scripts.OFFLINE_BUILDERS, "cifar10",
-                        lambda dest: cifar.build_offline(dest, n_train=100, n_test=30, fashion_dir=fake_debian))
+    from dataclasses import replace
+
+    small = replace(data_scripts.REGISTRY["cifar10"],
+                    build_offline=lambda dest: cifar.build_offline(dest, n_train=100, n_test=30, fashion_dir=fake_debian))
+    monkeypatch.setitem(data_scripts.REGISTRY, "cifar10", small)
     data = vision.load_cifar10(n_train=20)
     assert data["source"] == "offline stand-in" and data["x_train"].shape == (20, 32, 32, 3)
     with pytest.raises(FileNotFoundError, match="course data --real mnist"):

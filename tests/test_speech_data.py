@@ -163,8 +163,11 @@ def test_default_root_builds_offline_when_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError):
         load_speech_commands(build_if_missing=False)
-    monkeypatch.setitem(data_scripts.OFFLINE_BUILDERS, "speech_commands",
-                        lambda dest: sc.build_offline(dest, n_speakers=8, takes=1))
+    from dataclasses import replace
+
+    small = replace(data_scripts.REGISTRY["speech_commands"],
+                    build_offline=lambda dest: sc.build_offline(dest, n_speakers=8, takes=1))
+    monkeypatch.setitem(data_scripts.REGISTRY, "speech_commands", small)
     data = load_speech_commands()
     assert data.root == dataset_dir("speech_commands", offline=True)
     assert data.source == "offline synthetic stand-in"

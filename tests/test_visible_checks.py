@@ -18,18 +18,17 @@ import re
 import nbformat
 import pytest
 
+from coursectl.assignments import ASSIGNMENTS
 from mutants import load_mutants
 from nbcourse import REPO
 
 # Cells (by grade id) that a grade cell needs besides the answer cells and the grade cells
-# themselves; everything else (data plots, training) is left out to keep this fast.
-SETUP = {
-    "a1_rnn_cells": ("setup", "basic-rnn-cell", "model-checks"),
-    "a2_sentiment": ("setup", "load-data"),
-    "a4_visualizing": ("setup",),
-}
-BASE = {"a1_rnn_cells": ("setup",), "a2_sentiment": ("setup", "load-data"), "a4_visualizing": ("setup",)}  # run once, then copied
-SETS = {"a1": "a1_rnn_cells", "a2": "a2_sentiment", "a4": "a4_visualizing"}
+# themselves, and those of them run once and then copied, come from the assignment
+# registry; everything else (data plots, training) is left out to keep this fast.
+SPECS = {spec.mutants: spec for spec in ASSIGNMENTS.values() if spec.visible_setup is not None}
+SETS = {s: spec.name for s, spec in SPECS.items()}
+SETUP = {spec.name: spec.visible_setup for spec in SPECS.values()}
+BASE = {spec.name: spec.visible_base for spec in SPECS.values()}
 
 # mutant -> a pattern its visible failure message must contain (case-insensitive).
 VISIBLE = {
