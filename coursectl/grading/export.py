@@ -7,11 +7,13 @@ from pathlib import Path
 from .intake import Roster
 
 
-def nbgrader_csv(gb, path: Path) -> Path:
-    """The CSV `nbgrader export` writes (same plugin, same gradebook)."""
+def nbgrader_csv(gb, path: Path, *, assignment: str | None = None) -> Path:
+    """The CSV `nbgrader export` writes (same plugin, same gradebook); with ``assignment``
+    only that assignment's rows (`nbgrader export --assignment`), since one gradebook holds
+    every assignment and a per-assignment report must not list the others at 0."""
     from nbgrader.plugins import CsvExportPlugin
 
-    CsvExportPlugin(to=str(path)).export(gb)
+    CsvExportPlugin(to=str(path), assignment=[assignment] if assignment else []).export(gb)
     return path
 
 

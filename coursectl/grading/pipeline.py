@@ -129,7 +129,8 @@ class GradingPipeline:
                 for job, result in self.dispatch():
                     self.absorb(gb, job, result)
                 self.totals(gb)
-                self.files = {"grades_csv": export.nbgrader_csv(gb, self.report_dir / "grades.csv")}
+                self.files = {"grades_csv": export.nbgrader_csv(gb, self.report_dir / "grades.csv",
+                                                                 assignment=self.assignment)}
         finally:
             self.runner.close()
             if not self.opts.work_dir:
