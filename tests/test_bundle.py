@@ -68,7 +68,13 @@ def test_bundle_turns_off_instructor_tools(released):
     server = json.loads(read("jupyter-config/jupyter_server_config.d/seqcourse-student.json"))
     assert server == {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False,
                                                             "nbgrader.server_extensions.course_list": False}}}
-    assert json.loads(read("jupyter-config/nbgrader_config.json")) == {"Execute": {"timeout": 120}}
+    student = json.loads(read("jupyter-config/nbgrader_config.json"))
+    assert student["Execute"] == {"timeout": 120}
+    # the course's exchange and id, as the course's own config sets them (not nbgrader's missing default)
+    assert student["CourseDirectory"] == {"course_id": "seqcourse"}
+    root = Path(student["Exchange"]["root"])  # the released course's (this test has a copy of it)
+    assert root.is_absolute() and root.name == "exchange" and (root.parent / "nbgrader_config.py").is_file()
+    assert root.is_dir()
     # pip puts them where Jupyter reads an environment's settings
     data_files = tomllib.loads(read("pyproject.toml"))["tool"]["setuptools"]["data-files"]
     assert data_files["etc/jupyter/labconfig/page_config.d"] == [
