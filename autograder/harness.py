@@ -3,7 +3,8 @@
 A *unit* is what one grade cell grades (``test_lstm_cell``): a name, its points, the
 notebook objects it receives (``cls``), and a list of *checks*, each a short function
 registered with ``@unit.check("what it checks")``. A check runs in the grader: it draws
-its inputs from the random generator it is given (seeded from a secret per grading run),
+its inputs from the random generator it is given (its own, derived from the course's
+secret, see ``Draws``),
 says which *probe* the student's kernel must call on them, and returns a *judge* that
 compares what came back with the reference::
 
@@ -35,8 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import io
 import random
+import secrets
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -203,15 +206,21 @@ class Unit:
 
     # ---------------------------------------------------------------- trusted side
 
-    def plan(self, rng: np.random.Generator, *, bindings: dict[str, str], options: dict | None = None,
+    def plan(self, draws: "Draws | np.random.Generator", *, bindings: dict[str, str], options: dict | None = None,
              points: float | None = None, grade_id: str | None = None) -> Plan:
-        """Draw every check's inputs. ``bindings``: parameter name -> notebook name."""
+        """Draw every check's inputs, each check from its own generator (``Draws``; a bare
+        generator stands for the secret it yields). ``bindings``: parameter name -> notebook name."""
+        if not isinstance(draws, Draws):
+            draws = Draws(draws.bytes(32), grade_id or self.grade_id)
         options = dict(options or {})
         calls, planned = [], []
+        seen: dict[str, int] = {}
         for check in self.checks:
+            seen[check.name] = seen.get(check.name, 0) + 1  # two checks of one name never share draws
+            key = check.name if seen[check.name] == 1 else f"{check.name}#{seen[check.name]}"
             try:
                 with _silenced():
-                    probes, judge = check.fn(rng, **options)
+                    probes, judge = check.fn(draws.rng(key), **options)
                 single = isinstance(probes, Probe)
                 probes = [probes] if single else list(probes)
                 idx = []
@@ -223,7 +232,7 @@ class Unit:
                 planned.append(PlannedCheck(check, [], True, None, str(exc) or "wrong"))
             except Exception as exc:
                 planned.append(PlannedCheck(check, [], True, None, f"grader error: {_short(exc)}"))
-        nonce = "%016x" % int(rng.integers(0, 2 ** 62))
+        nonce = secrets.token_hex(8)  # fresh per run: it marks this run's probe output, it draws nothing
         kernel = {"unit": self.name, "nonce": nonce, "objects": dict(bindings),
                   "options": options, "calls": calls}
         return Plan(self, grade_id or self.grade_id, self.points if points is None else float(points),
@@ -273,13 +282,18 @@ class Unit:
     # ---------------------------------------------------------------- one process
 
     def run_local(self, objects: dict, *, options: dict | None = None, points: float | None = None,
-                  seed: int | None = None, emit: bool = False) -> UnitResult:
-        """Plan, probe in this process and judge; every value goes through ``wire``."""
-        rng = np.random.default_rng(LOCAL_SEED if seed is None else seed)
+                  seed: int | None = None, secret: bytes | None = None, assignment: str = "",
+                  grade_id: str | None = None, emit: bool = False) -> UnitResult:
+        """Plan, probe in this process and judge; every value goes through ``wire``.
+        Inputs come from ``secret``, drawn as grading draws them for grade cell ``grade_id``
+        of ``assignment``, or else from ``seed`` (default ``LOCAL_SEED``)."""
+        if secret is None:
+            secret = f"local-seed:{LOCAL_SEED if seed is None else int(seed)}".encode()
+        draws = Draws.for_unit(secret, assignment, grade_id or self.grade_id)
         names = {p: f"__obj_{p}" for p in self.objects}
         user_ns = {names[p]: objects[p] for p in self.objects if p in objects}
         with _rng_kept():  # checks and judges may build torch modules too, not only the probes
-            plan = self.plan(rng, bindings=names, options=options, points=points)
+            plan = self.plan(draws, bindings=names, options=options, points=points, grade_id=grade_id)
             payload = kernel_side.run(user_ns, plan.kernel, self.probe_source(), wire, emit=emit)
             return self.judge(plan, wire.loads(wire.dumps(payload)))
 
@@ -292,7 +306,7 @@ class Unit:
         """
         unit = self
 
-        def entry(*args, points=None, seed=None, **kwargs):
+        def entry(*args, points=None, seed=None, secret=None, **kwargs):
             names = unit.objects + unit.options
             if len(args) > len(names):
                 raise TypeError(f"{unit.name}: expected at most {len(names)} arguments")
@@ -301,7 +315,7 @@ class Unit:
             objects = {k: v for k, v in given.items() if k in unit.objects}
             options = {k: v for k, v in given.items() if k in unit.options}
             try:
-                result = unit.run_local(objects, options=options, points=points, seed=seed)
+                result = unit.run_local(objects, options=options, points=points, seed=seed, secret=secret)
             except Exception as exc:  # never crash the notebook
                 result = UnitResult.failed(unit.name, unit.grade_id, unit.points if points is None else points,
                                            "grader", f"could not run the checks ({_short(exc)})")
@@ -329,8 +343,29 @@ def _rng_kept():
             np.random.set_state(np_state)
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Where one unit's checks draw their inputs: check ``name`` gets a generator seeded
+    with HMAC-SHA256(secret, "<scope>/<name>"), scope being "<assignment>/<grade id>".
+
+    The secret is the course's (``coursectl.secret``), so the same submission gets the same
+    inputs, hence the same scores, in every grading run; assignments, grade cells and checks
+    never share draws, and adding a check changes no other check's inputs.
+    """
+    secret: bytes
+    scope: str
+
+    @classmethod
+    def for_unit(cls, secret: bytes, assignment: str, grade_id: str) -> "Draws":
+        return cls(bytes(secret), f"{assignment}/{grade_id}")
+
+    def rng(self, check: str) -> np.random.Generator:
+        digest = hmac.new(self.secret, f"{self.scope}/{check}".encode(), hashlib.sha256).digest()
+        return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
 def seed_for(secret: int, grade_id: str) -> np.random.Generator:
-    """The generator for one grade cell: the run's secret mixed with the cell's id."""
+    """A generator from an integer secret and a grade cell's id (tests; grading uses ``Draws``)."""
     digest = hashlib.sha256(f"{secret}:{grade_id}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:16], "little"))
 

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--no-sandbox", action="store_true",
                     help="grade without the bubblewrap sandbox (at your own risk: student code can then "
                          "read and change the course folder, gradebook and other submissions)")
+    gr.add_argument("--reseed", action="store_true",
+                    help="draw a new course secret (.course_secret, the old one kept as .course_secret.old) "
+                         "before grading, e.g. after a leak: check inputs, hence scores, change")
     gr.set_defaults(func=_cmd_grade)
 
     fb = sub.add_parser("feedback", help="regenerate feedback HTML after hand grading in the formgrader")

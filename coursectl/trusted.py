@@ -4,8 +4,8 @@ In the autograde chain, around nbgrader's Execute:
 
 1. ``InjectProbes`` (before Execute) reads each grade cell's hidden one-liner
    (``check_lstm_cell(LSTMCell, points=4)``), plans that unit in this process with inputs
-   drawn from a secret seed, inserts a *probe cell* just before the grade cell (it calls
-   the student's objects on those inputs and displays the results as data) and leaves
+   drawn from the course's secret (``coursectl.secret``), inserts a *probe cell* just before
+   the grade cell (it calls the student's objects on those inputs and displays the results as data) and leaves
    only the visible part in the grade cell, so a failing visible assert cannot stop the
    hidden checks.
 2. Execute runs the notebook in the (sandboxed) kernel.
@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from nbgrader.utils import determine_grade
-from traitlets import Integer, List, Unicode
+from traitlets import List, Unicode
 
 from . import cells
 
@@ -93,14 +94,17 @@ def _bind(unit, call: cells.UnitCall):
 class InjectProbes(NbGraderPreprocessor):
     """Plan every unit and insert its probe cell; see the module docstring."""
 
-    seed = Integer(0, help="Secret for drawing check inputs (0: a fresh random one per notebook)").tag(config=True)
+    secret = Unicode("", help="The course's secret for drawing check inputs, in hex (`course grade` sets it "
+                              "in its jobs); empty: read <course>/.course_secret, made on first "
+                              "grading (coursectl/secret.py)").tag(config=True)
     unit_packages = List(Unicode(), ["autograder"],
                          help="Packages whose units a hidden test may call").tag(config=True)
 
     def preprocess(self, nb, resources):
         from autograder import harness, static_guard
 
-        secret = self.seed or secrets.randbits(62)
+        secret = self._course_secret()
+        assignment = str((resources.get("nbgrader") or {}).get("assignment") or "")
         state = resources.setdefault(KEY, {"plans": {}, "sources": {}, "scores": {}, "reports": {}})
         # Probe cells are known by a token only this process holds, never by a tag a
         # notebook could carry: a student cell that imitates one is kept and flagged.
@@ -122,7 +126,8 @@ class InjectProbes(NbGraderPreprocessor):
             source = cells.source_text(cell)
             planned = None
             if cells.is_autograded_test(cell) and gid and cells.BEGIN_HIDDEN in source:
-                planned = self._plan(harness, static_guard, gid, cells.hidden_region(source), secret, forbidden)
+                planned = self._plan(harness, static_guard, gid, cells.hidden_region(source), secret, forbidden,
+                                     assignment=assignment)
             if planned is None:
                 out.append(cell)
                 continue
@@ -138,7 +143,18 @@ class InjectProbes(NbGraderPreprocessor):
         nb.cells = out
         return nb, resources
 
-    def _plan(self, harness, static_guard, gid, hidden, secret, forbidden):
+    def _course_secret(self) -> bytes:
+        """The secret every check's inputs derive from: the one `course grade` passed in, else
+        the course's own (nbgrader runs in the course root; its converter knows that root)."""
+        from . import secret as course_secret
+
+        if self.secret:
+            return course_secret.parse(self.secret, "InjectProbes.secret")
+        coursedir = getattr(getattr(self.parent, "parent", None), "coursedir", None)
+        root = getattr(coursedir, "root", None) or os.getcwd()
+        return course_secret.load_or_create(root).value
+
+    def _plan(self, harness, static_guard, gid, hidden, secret, forbidden, assignment=""):
         calls = cells.unit_calls(hidden)
         if not calls:
             return None
@@ -149,8 +165,9 @@ class InjectProbes(NbGraderPreprocessor):
             if bound is None:
                 return None
             bindings, options, points = bound
-            plan = unit.plan(harness.seed_for(secret, f"{gid}#{k}"), bindings=bindings, options=options,
-                             points=points, grade_id=gid)
+            # Per assignment, grade cell and check: the same inputs in every grading run.
+            draws = harness.Draws.for_unit(secret, assignment, gid if k == 0 else f"{gid}#{k}")
+            plan = unit.plan(draws, bindings=bindings, options=options, points=points, grade_id=gid)
             blocked = None
             if unit.forbid_recurrent:
                 names = list(bindings.values()) + [static_guard.EVERYTHING]

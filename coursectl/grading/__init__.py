@@ -29,7 +29,7 @@ def grade_assignment(course, assignment: str, options: GradeOptions | None = Non
     concurrent.futures executor or a Dask ``Client``), ``tries``, ``timeout``,
     ``cell_timeout``, ``memory_mb``, ``max_output_bytes``, ``isolate_network``,
     ``sandbox``, ``from_zip``, ``roster``, ``students``, ``db_url``, ``feedback``,
-    ``progress``, ``work_dir``. Raises CourseError (nothing written) for a missing
+    ``progress``, ``work_dir``, ``reseed``. Raises CourseError (nothing written) for a missing
     assignment, a sandbox that cannot start, or a cluster that cannot be reached.
     """
     if options is not None and kwargs:
@@ -43,12 +43,13 @@ def grade_assignment(course, assignment: str, options: GradeOptions | None = Non
 
 def grade_from_cli(course, args) -> GradingRun:
     """`course grade ASSIGNMENT [--from ZIP] [--roster CSV] [--workers N | --cluster C]
-    [--timeout S] [--cell-timeout S] [--memory-mb M] [--no-sandbox]`: grade, then print the
+    [--timeout S] [--cell-timeout S] [--memory-mb M] [--no-sandbox] [--reseed]`: grade, then print the
     summary and file paths."""
     run = grade_assignment(course, args.assignment, workers=args.workers, cluster=getattr(args, "cluster", None),
                            timeout=args.timeout, cell_timeout=getattr(args, "cell_timeout", None),
                            memory_mb=args.memory_mb, from_zip=getattr(args, "from_zip", None),
-                           roster=getattr(args, "roster", None), sandbox=not getattr(args, "no_sandbox", False))
+                           roster=getattr(args, "roster", None), sandbox=not getattr(args, "no_sandbox", False),
+                           reseed=getattr(args, "reseed", False))
     print(run.text, end="")
     print()
     for label, path in run.files.items():

@@ -79,7 +79,7 @@ class GradeJob:
     gradebook: bytes                    # SQLite gradebook with the assignment's definition only
     limits: Limits
     course_id: str | None = None
-    seed: int = 0                       # the run's secret for drawing check inputs (trusted.py)
+    secret: str = ""                    # the course's secret (hex) for drawing check inputs (coursectl/secret.py)
     prior: dict = field(default_factory=dict)   # manual grades already in the real gradebook
     feedback: bool = True
     sandbox: bool = True                # kernels in bubblewrap; the worker refuses if it cannot

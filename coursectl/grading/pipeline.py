@@ -7,7 +7,7 @@
    missing), copied into a small template gradebook;
 3. stage: each submission is checked and repaired (staging.py) into a self-contained job
    (model.GradeJob: its files, the config, source/<a>, the template gradebook, limits,
-   the run's secret seed, prior manual grades);
+   the course's secret, prior manual grades);
 4. dispatch: the runner runs ``jobs.grade_job`` for each: nbgrader autograde + feedback
    in a fresh process with per-cell and wall-clock limits, its kernel in the bubblewrap
    sandbox with a memory cap and no network;
@@ -21,7 +21,6 @@ Every failure, at whatever step, goes through ``GradingPipeline.fail``.
 from __future__ import annotations
 
 import html
-import secrets
 import shutil
 import sys
 import tempfile
@@ -66,6 +65,7 @@ class GradeOptions:
     feedback: bool = True              # write feedback HTML
     progress: bool = True              # a progress bar on stderr
     work_dir: str | Path | None = None  # staging folder, kept if given (default: a temporary one)
+    reseed: bool = False               # draw a new course secret first (coursectl/secret.py)
 
 
 @dataclass
@@ -157,6 +157,10 @@ class GradingPipeline:
                 tempfile.mkdtemp(prefix=f"grade-{self.assignment}-"))
             self.work.mkdir(parents=True, exist_ok=True)
             self.report_dir.mkdir(parents=True, exist_ok=True)
+            # Last, after every refusal above: the secret all check inputs derive from.
+            from .. import secret
+
+            self.secret = secret.reseed(self.course) if self.opts.reseed else secret.load_or_create(self.course)
         except BaseException:
             self.runner.close()
             raise
@@ -213,7 +217,6 @@ class GradingPipeline:
                         memory_mb=self.memory_mb or None, max_output_bytes=self.opts.max_output_bytes,
                         no_network=self.opts.isolate_network)
         env = self.runner.job_env()
-        seed = secrets.randbits(62)  # one secret per run: check inputs nobody can predict
         for i, (student, folder) in enumerate(self.chosen.items()):
             dest = self.work / f"s{i:04d}"
             if dest.exists():
@@ -225,7 +228,8 @@ class GradingPipeline:
                 continue
             self.jobs.append(GradeJob(
                 assignment=self.assignment, student=student, submission=pack_tree(dest), config_text=config_text,
-                source=source, gradebook=self.template, limits=limits, course_id=self.course_id, seed=seed,
+                source=source, gradebook=self.template, limits=limits, course_id=self.course_id,
+                secret=self.secret.hex,
                 prior=gradebook.prior_grades(gb, self.assignment, student), feedback=self.opts.feedback,
                 sandbox=self.opts.sandbox, env=env))
             if not self.opts.work_dir:
@@ -318,7 +322,10 @@ class GradingPipeline:
         meta = {"workers": self.runner.workers, "runner": self.runner.where, "seconds": round(seconds, 2),
                 "network": self.network,
                 "protection": {"sandbox": self.protection, "network": self.network, "memory_cap_mb": memory},
-                "limits": {"timeout_s": self.timeout, "cell_timeout_s": self.opts.cell_timeout, "memory_mb": memory}}
+                "limits": {"timeout_s": self.timeout, "cell_timeout_s": self.opts.cell_timeout, "memory_mb": memory},
+                "secret": {"fingerprint": self.secret.fingerprint, "path": str(self.secret.path),
+                           "created": self.secret.created, "reseeded": bool(self.opts.reseed),
+                           "previous": str(self.secret.previous) if self.secret.previous else None}}
         text = report.render_text(self.assignment, summary, ordered, self.found.unplaced, meta)
         files["report_txt"] = self.report_dir / "report.txt"
         files["report_txt"].write_text(text)

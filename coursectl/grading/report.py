@@ -103,6 +103,17 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
     return "\n".join(lines) + "\n"
 
 
+def secret_line(secret: dict) -> str:
+    """Which course secret drew the check inputs (by fingerprint), and whether it is new."""
+    line = f"check inputs: from the course secret {secret['fingerprint']}"
+    if secret.get("reseeded"):
+        kept = f", the previous one kept in {secret['previous']}" if secret.get("previous") else ""
+        return line + f" (NEW: drawn by --reseed{kept}; scores may differ from earlier gradings)"
+    if secret.get("created"):
+        return line + f" (new: made by this first grading, in {secret['path']})"
+    return line + " (kept from earlier gradings: a regrade of a submission gives the same per-cell scores)"
+
+
 def protection_lines(meta: dict) -> list[str]:
     """What kept the kernels in check during this run (sandbox, network, limits) and
     where the jobs ran."""
@@ -118,6 +129,8 @@ def protection_lines(meta: dict) -> list[str]:
              f"limits: {', '.join(parts)}"]
     if meta.get("runner"):
         lines.append(f"ran on: {meta['runner']}")
+    if meta.get("secret"):
+        lines.append(secret_line(meta["secret"]))
     return lines
 
 

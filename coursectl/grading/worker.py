@@ -315,8 +315,8 @@ def _load_config(course: Path, job: GradeJob) -> Config:
     steps = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default()
     config.Autograde.autograde_preprocessors = [
         GuardedExecute if p is Execute or p in ("nbgrader.preprocessors.Execute", "Execute") else p for p in steps]
-    if job.seed:  # the run's secret for drawing check inputs (coursectl/trusted.py)
-        config.InjectProbes.seed = int(job.seed)
+    if job.secret:  # the course's secret for drawing check inputs (coursectl/secret.py): in memory only
+        config.InjectProbes.secret = job.secret
     config.GuardedExecute.deadline = time.time() + float(job.limits.timeout)
     config.GuardedExecute.max_output_bytes = int(job.limits.max_output_bytes or 5_000_000)
     return config
