@@ -107,7 +107,7 @@ def _gray_judge(images, what):
 
 @to_grayscale_unit.check("pure red, green and blue images (luma weights, channel order)")
 def _gray_primaries(rng):
-    n = int(rng.integers(3, 6))
+    n = 4  # every primary, and red twice
     images = torch.zeros((n, 32, 32, 3), dtype=torch.uint8)
     for i in range(n):
         images[i, ..., i % 3] = int(rng.integers(100, 256))
@@ -116,13 +116,13 @@ def _gray_primaries(rng):
 
 @to_grayscale_unit.check("random uint8 tensor: shape (N, 1, 32, 32), values in [0, 1]")
 def _gray_random(rng):
-    images = _rgb(rng, int(rng.integers(1, 6)))
+    images = _rgb(rng, 3)
     return Probe("grayscale", images=images), _gray_judge(images, "random images")
 
 
 @to_grayscale_unit.check("a NumPy uint8 array works too")
 def _gray_numpy(rng):
-    images = _rgb(rng, int(rng.integers(2, 5)))
+    images = _rgb(rng, 2)
     return Probe("grayscale", images=images, as_numpy=True), _gray_judge(images, "NumPy input")
 
 
@@ -135,8 +135,8 @@ small_cnn_unit = Unit("SmallCNN", grade_id="test_small_cnn", points=2, objects=(
 
 
 def _cnn_case(rng):
-    n = int(rng.integers(2, 6))
-    return _images(rng, n), int(rng.choice([8, 16, 24]))
+    # Sizes are fixed (a bug's penalty must not depend on the draw): 3 images, 16 filters.
+    return _images(rng, 3), 16
 
 
 def _cnn_ran(f):
@@ -258,7 +258,7 @@ def _log_judge(history):
 
 @log_run_unit.check("the three tags train/loss, train/accuracy, test/accuracy")
 def _log_tags(rng):
-    history = _history(rng, int(rng.integers(2, 5)))
+    history = _history(rng, 3)
 
     def judge(files):
         scalars = read_events(files)
@@ -269,7 +269,7 @@ def _log_tags(rng):
 
 @log_run_unit.check("one value per epoch at steps 1, 2, ... (read back with tensorboard)")
 def _log_values(rng):
-    history = _history(rng, int(rng.integers(3, 7)))
+    history = _history(rng, 4)
     return Probe("log_run", history=history), _log_judge(history)
 
 
@@ -334,7 +334,7 @@ def _grid_default(rng):
 
 @filter_grid_unit.check("a part-filled last row and a constant filter (all zeros)")
 def _grid_partial(rng):
-    n = int(rng.integers(5, 8))
+    n = 6  # a last row of 2 (nrow=4)
     weights = _filters(rng, n, 3)
     weights[int(rng.integers(0, n))] = float(rng.normal())
     return Probe("filter_grid", weights=weights, nrow=4), _grid_judge(weights, 4, f"{n} filters")
@@ -350,8 +350,8 @@ activation_stats_unit = Unit("activation_stats", grade_id="test_activation_stats
 
 
 def _stats_case(rng):
-    net = _net(rng, filters=int(rng.integers(6, 12)))
-    images = _images(rng, int(rng.integers(3, 7)))
+    net = _net(rng, filters=8)
+    images = _images(rng, 4)
     mean, std = ref.activation_stats(_model(net), images)
     return net, images, mean, std
 
@@ -420,10 +420,16 @@ maximize_unit = Unit("maximize_activation", grade_id="test_maximize_activation",
 
 
 def _max_case(rng):
-    net = _net(rng, filters=int(rng.integers(4, 9)))
-    f = int(rng.integers(0, net["conv1_weight"].shape[0]))
-    steps, lr, seed = int(rng.integers(4, 9)), float(rng.uniform(60, 150)), int(rng.integers(0, 2 ** 31))
-    expected = ref.maximize_activation(_model(net), f, steps, lr, generator=torch.Generator().manual_seed(seed))
+    net = _net(rng, filters=6)
+    steps, lr, seed = 6, float(rng.uniform(60, 150)), int(rng.integers(0, 2 ** 31))
+    model = _model(net)
+    start = ref.maximize_activation(model, 0, 0, lr, generator=torch.Generator().manual_seed(seed))
+    # A filter the ascent moves: one dead on the start noise leaves the image as it was, which
+    # would hide every mistake in the ascent itself.
+    for f in (int(k) for k in rng.permutation(6)):
+        expected = ref.maximize_activation(model, f, steps, lr, generator=torch.Generator().manual_seed(seed))
+        if float((expected - start).abs().max()) > 0.05:
+            break
     return net, f, steps, lr, seed, expected
 
 
@@ -475,9 +481,9 @@ deconv_unit = Unit("deconv_project", grade_id="test_deconv_project", points=3, o
 
 
 def _deconv_check(rng, kernel, padding, what):
-    net = _net(rng, filters=int(rng.integers(4, 9)), kernel=kernel, padding=padding)
+    net = _net(rng, filters=6, kernel=kernel, padding=padding)
     image = _images(rng, 1)[0]
-    f = int(rng.integers(0, net["conv1_weight"].shape[0]))
+    f = _live_filter(rng, net, image)
     expected = ref.deconv_project(_model(net), image, f)
 
     def judge(out):
@@ -489,6 +495,17 @@ def _deconv_check(rng, kernel, padding, what):
         require(out["unchanged"] and out["weights_same"], f"{what}: the image or the model was modified")
         assert_close(got, expected, 1e-4, 1e-4, what)
     return Probe("deconv", net=net, image=image, filter_index=f), judge
+
+
+def _live_filter(rng, net, image) -> int:
+    """A filter whose pooled map is positive at a quarter of its positions or more (the one
+    with most such positions if none is): a dead map projects to zeros, right or wrong."""
+    model = _model(net)
+    with torch.no_grad():
+        fmap = torch.relu(model.conv1(image.reshape(1, 1, *image.shape[-2:])))
+        live = (torch.nn.functional.max_pool2d(fmap, 2) > 0).double().mean(dim=(0, 2, 3))
+    candidates = [int(k) for k in torch.nonzero(live >= 0.25).flatten()]
+    return int(rng.choice(candidates)) if candidates else int(live.argmax())
 
 
 @deconv_unit.check("5x5 filters, padding 2: unpool with the switches, ReLU, transposed conv")
@@ -543,8 +560,7 @@ def _occ_default(rng):
 
 @occlusion_unit.check("another patch, stride and fill")
 def _occ_other(rng):
-    patch = int(rng.choice([6, 10]))
-    stride = int(rng.choice([3, 5]))
+    patch, stride = 10, 3  # the last position stops short of the border (22 is not a multiple of 3)
     return _occ_check(rng, patch, stride, float(rng.uniform(0, 1)), f"occlusion map (patch {patch}, stride {stride})")
 
 
@@ -568,7 +584,7 @@ def _rnn_check(rng, cell, hidden, layers, what):
         for p in model.parameters():
             p.copy_(torch.rand(p.shape, generator=torch_rng) * 0.6 - 0.3)
     model.eval()
-    n = int(rng.integers(2, 5))
+    n = 3
     x = torch.from_numpy(rng.uniform(0, 1, size=(n, 28, 28)).astype(np.float32))
     with torch.no_grad():
         expected = model(x)
@@ -603,13 +619,13 @@ def _rnn_check(rng, cell, hidden, layers, what):
 
 @row_rnn_unit.check("LSTM: logits from the last row step")
 def _rnn_lstm(rng):
-    hidden = int(rng.choice([8, 12, 16]))
+    hidden = 12
     return _rnn_check(rng, "lstm", hidden, 1, f"RowRNN('lstm', {hidden})")
 
 
 @row_rnn_unit.check("GRU and tanh RNN cells")
 def _rnn_gru(rng):
-    h1, h2 = int(rng.choice([6, 10])), int(rng.choice([8, 14]))
+    h1, h2 = 10, 8
     probes_a, judge_a = _rnn_check(rng, "gru", h1, 1, f"RowRNN('gru', {h1})")
     probes_b, judge_b = _rnn_check(rng, "rnn", h2, 1, f"RowRNN('rnn', {h2})")
 
@@ -621,8 +637,7 @@ def _rnn_gru(rng):
 
 @row_rnn_unit.check("two stacked layers (num_layers=2)")
 def _rnn_two(rng):
-    hidden = int(rng.choice([6, 10]))
-    cell = str(rng.choice(["lstm", "gru"]))
+    hidden, cell = 10, "gru"  # not LSTM: a model that always builds an LSTM fails here too
     return _rnn_check(rng, cell, hidden, 2, f"RowRNN({cell!r}, {hidden}, num_layers=2)")
 
 
