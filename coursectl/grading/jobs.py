@@ -8,10 +8,13 @@ notebooks, the feedback pages and the log; the scratch folder is then removed. S
 the same in a local thread and on a Dask worker on another machine. Each submission gets
 a process of its own: a crash, a leak or a hang stays there; ``grade_job`` enforces the
 wall-clock limit by killing that process and its kernels. It imports only the standard
-library and model.py, so `course grade` stays light.
+library and model.py, so `course grade` stays light. What comes back from the scratch
+course is packed without following links (safefs): a kernel that left a link to the
+solution in its folder sends back nothing through it, and the link is named.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import multiprocessing
 import os
@@ -25,8 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob, JobResult, pack_tree, unpack_tree
-from . import sandbox
+from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, unpack_tree
+from . import safefs, sandbox
 
 SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
@@ -251,8 +254,8 @@ def grade_job(job: GradeJob) -> JobResult:
             result = JobResult(job.student, data["status"], problems=data["problems"], grades=data["grades"],
                                timed_out=data["timed_out"], log=log)
             if result.status == "graded":
-                result.autograded = pack_tree(course / "autograded" / job.student / job.assignment)
-                result.feedback = pack_tree(course / "feedback" / job.student / job.assignment)
+                result.autograded = _pack_back(course, "autograded", job, result.problems)
+                result.feedback = _pack_back(course, "feedback", job, result.problems)
         else:
             why = (f"wall-clock limit: still running {limit:.0f} s after start, stopped" if killed
                    else f"the grading process died ({_exit_reason(proc.exitcode)})")
@@ -264,6 +267,18 @@ def grade_job(job: GradeJob) -> JobResult:
     result.worker = _where()
     result.seconds = round(time.monotonic() - start, 2)
     return result
+
+
+def _pack_back(course: Path, kind: str, job: GradeJob, problems: list[str]) -> dict:
+    """<kind>/<student>/<assignment>/ of the scratch course: regular files only."""
+    try:
+        tree, refused = safefs.pack(course / kind / job.student / job.assignment,
+                                    skip=lambda name: any(fnmatch.fnmatch(name, pat) for pat in SKIP))
+    except safefs.Refused as exc:
+        problems.append(f"{kind} folder not taken back: {exc}")
+        return {}
+    problems.extend(f"{kind}/{bad.line()}" for bad in refused)
+    return tree
 
 
 def _read_log(path: Path, limit: int = 1_000_000) -> str:

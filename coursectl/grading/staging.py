@@ -7,12 +7,14 @@ decoded, a deleted nbgrader cell is put back from the assignment, a duplicated o
 its metadata only on its last copy (what nbgrader means to do, without the crash), and
 damaged cell metadata is restored. Files nbgrader would read unchanged are copied byte
 for byte, so a clean submission is graded exactly as ``nbgrader autograde`` grades it.
-The original submission folder is only ever read.
+The original submission folder is only ever read, and only through safefs: symbolic and
+hard links, devices, FIFOs, sockets and unusable names are not followed, read or copied
+but named in the problems (a notebook that is one counts as missing: 0 points for it).
 """
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import cells as nbcells
+from . import safefs
 from .gradebook import CellDef
 
 MAX_BYTES = 200 * 1024 * 1024
@@ -38,9 +41,14 @@ class Staged:
         return bool(self.graded_notebooks)
 
 
-def _looks_like_notebook(path: Path) -> bool:
-    name = path.name.lower()
-    return path.is_file() and (".ipynb" in name or name.endswith(".json"))
+def _looks_like_notebook(name: str) -> bool:
+    name = name.lower()
+    return ".ipynb" in name or name.endswith(".json")
+
+
+def _read(path: Path, limit: int | None = None) -> bytes:
+    """A submitted file's bytes, never through a link (safefs.Refused otherwise)."""
+    return safefs.read_under(path.parent, path.name, limit=limit)
 
 
 def _decode(raw: bytes) -> tuple[str, str]:
@@ -84,7 +92,7 @@ def _pick_files(candidates: list[Path], definition: dict[str, list[CellDef]]):
 
             def overlap(p: Path) -> int:
                 try:
-                    return len(set(_grade_ids(json.loads(_decode(p.read_bytes())[0]))) & wanted)
+                    return len(set(_grade_ids(json.loads(_decode(_read(p, MAX_BYTES))[0]))) & wanted)
                 except (ValueError, OSError, AttributeError):
                     return 0
             best = max(rest, key=overlap)
@@ -207,11 +215,15 @@ def check_notebook(path: Path, name: str, cells: list[CellDef], problems: list[s
     if renamed_from:
         problems.append(f"wrong file name: {renamed_from!r} graded as {label}")
         label = repr(renamed_from)
-    size = path.stat().st_size
+    size = os.lstat(path).st_size
     if size > MAX_BYTES:
         problems.append(f"{label}: file too large ({size / 2**20:.0f} MB)")
         return None, False
-    raw = path.read_bytes()
+    try:
+        raw = _read(path, MAX_BYTES)
+    except safefs.Refused as exc:  # turned into a link or grew since it was listed
+        problems.append(f"{label}: {exc}: not read (0 points for it)")
+        return None, False
     if not raw.strip():
         problems.append(f"{label}: empty file ({len(raw)} bytes)")
         return None, False
@@ -243,21 +255,40 @@ def stage_submission(student: str, src: Path, dest: Path, definition: dict[str, 
     """Copy ``src`` (submitted/<student>/<assignment>) to ``dest``, checked and repaired."""
     staged = Staged(student)
     dest.mkdir(parents=True, exist_ok=True)
-    candidates = sorted(p for p in src.iterdir() if _looks_like_notebook(p))
+    try:
+        listing = safefs.scan(src, skip=lambda name: name == ".ipynb_checkpoints")
+    except safefs.Refused as exc:
+        staged.problems.append(f"submission folder refused: {exc}")
+        return staged
+    wanted = {f"{name}.ipynb" for name in definition}
+    refused_notebooks = {}
+    for bad in listing.refused:
+        if bad.path in wanted:  # a notebook that is a link: graded as missing
+            refused_notebooks[bad.path] = bad
+        else:
+            staged.problems.append(bad.line())
+    candidates = [src / rel for rel in listing.files if "/" not in rel and _looks_like_notebook(rel)]
     chosen, extra, renamed = _pick_files(candidates, definition)
 
-    for item in src.iterdir():  # everything else travels as nbgrader would copy it
-        if item in chosen.values() or item.name == ".ipynb_checkpoints":
+    chosen_rel = {p.name for p in chosen.values()}
+    for rel in listing.dirs:  # everything else travels as nbgrader would copy it
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+    for rel in listing.files:
+        if rel in chosen_rel:
             continue
-        if item.is_dir():
-            shutil.copytree(item, dest / item.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        elif item.is_file():
-            shutil.copy2(item, dest / item.name)
+        try:
+            safefs.copy_under(src, rel, dest / rel)
+        except safefs.Refused as exc:
+            staged.problems.append(safefs.Refusal(safefs.shown(rel), str(exc)).line())
 
     for name in definition:
         path = chosen.get(name)
+        bad = refused_notebooks.get(f"{name}.ipynb")
+        if bad is not None:
+            staged.problems.append(f"{bad.line()} (0 points for it)")
         if path is None:
-            staged.problems.append(f"{name}.ipynb: missing (0 points for it)")
+            if bad is None:
+                staged.problems.append(f"{name}.ipynb: missing (0 points for it)")
             continue
         nb, changed = check_notebook(path, name, definition[name], staged.problems, renamed.get(name))
         if nb is None:
@@ -266,7 +297,11 @@ def stage_submission(student: str, src: Path, dest: Path, definition: dict[str, 
         if changed:
             nbformat.write(nb, target)
         else:
-            shutil.copy2(path, target)
+            try:
+                safefs.copy_under(path.parent, path.name, target)
+            except safefs.Refused as exc:
+                staged.problems.append(f"{name}.ipynb: {exc}: not read (0 points for it)")
+                continue
         staged.graded_notebooks.append(name)
     for path in extra:
         if path.name.lower().endswith(".ipynb"):
