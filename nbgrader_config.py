@@ -20,6 +20,13 @@ from coursectl.trusted import CollectVerdicts, InjectProbes, TrustedSaveAutoGrad
 
 c = get_config()  # noqa: F821 (provided by traitlets)
 
+# nbgrader's own reads of a submission (its notebooks, the copy into autograded/,
+# timestamp.txt) follow no symbolic or hard link and read no device or FIFO
+# (coursectl/grading/nblinks.py): a link to the solution is named, not run.
+from coursectl.grading import nblinks  # noqa: E402
+
+nblinks.install()
+
 c.CourseDirectory.course_id = "seqcourse"
 # Where `nbgrader release_assignment`/`collect` exchange files; nbgrader's default
 # (/srv/nbgrader/exchange) does not exist on a fresh machine. The default sits beside this
