@@ -217,11 +217,17 @@ class GradingPipeline:
                         memory_mb=self.memory_mb or None, max_output_bytes=self.opts.max_output_bytes,
                         no_network=self.opts.isolate_network)
         env = self.runner.job_env()
+        wanted = self.opts.students
+        for student, why in sorted(self.found.refused.items()):  # e.g. a submission folder that is a link
+            if wanted is None or student in wanted:
+                self.staged[student] = staging.Staged(student, problems=[why])
+                self.fail(gb, student, [why])
         for i, (student, folder) in enumerate(self.chosen.items()):
             dest = self.work / f"s{i:04d}"
             if dest.exists():
                 shutil.rmtree(dest)
             staged = staging.stage_submission(student, folder, dest, self.definition)
+            staged.problems[:0] = self.found.problems.get(student, [])  # what intake refused of theirs
             self.staged[student] = staged
             if not staged.gradable:
                 self.fail(gb, student, staged.problems)
