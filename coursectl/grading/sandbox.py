@@ -182,7 +182,8 @@ def _system_mounts() -> list[str]:
 
 def _assignment_files(folder: str) -> list[tuple[str, str]]:
     """(path, relative path) of the regular non-notebook files under ``folder``: figures
-    and other assets a notebook opens. Links are skipped: they could point anywhere."""
+    and other assets a notebook opens. Links are skipped: they could point anywhere; so
+    are hard links (a second name of a file elsewhere), devices, FIFOs and sockets."""
     out = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
@@ -190,7 +191,8 @@ def _assignment_files(folder: str) -> list[tuple[str, str]]:
             path = os.path.join(root, name)
             if name.endswith(".ipynb") or name.startswith("."):
                 continue
-            if stat.S_ISREG(os.lstat(path).st_mode):
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
                 out.append((path, os.path.relpath(path, folder)))
             if len(out) >= MAX_BOUND_FILES:
                 return out
