@@ -16,6 +16,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 
 from coursectl.preprocessors import HideHiddenTests, SoftenWarnings
 from coursectl.nbg import ensure_exchange, html_template_dirs
+from coursectl.sanitize import SanitizeNotebook, SanitizeStoredOutputs
 from coursectl.trusted import CollectVerdicts, InjectProbes, TrustedSaveAutoGrades
 
 c = get_config()  # noqa: F821 (provided by traitlets)
@@ -37,6 +38,17 @@ c.Exchange.root = str(ensure_exchange(os.environ.get("COURSE_EXCHANGE") or Path(
 # Formgrader and feedback HTML: the course's MathJax loader (a local copy under the
 # formgrader, so LaTeX in answers renders offline) ahead of nbgrader's templates.
 c.HTMLExporter.extra_template_basedirs = html_template_dirs()
+# No student script runs in what a person opens (coursectl/sanitize.py): the notebook is
+# cleaned before any template sees it (formgrader and feedback alike), markdown and HTML
+# outputs are rendered through an allow-list, JavaScript outputs are dropped. Feedback
+# pages carry MathJax inline (coursectl/offline_math.py): students open them offline.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = [SanitizeNotebook]
+c.HTMLExporter.filters = {
+    "markdown2html": "coursectl.sanitize.markdown2html",
+    "clean_html": "coursectl.sanitize.clean_html",
+    "course_inline_mathjax": "coursectl.offline_math.InlineMathJax",
+}
 
 # Every cell gets a time limit; training cells shrink while NBGRADER_EXECUTION is set.
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
@@ -63,7 +75,8 @@ c.Autograde.autograde_preprocessors = [
     TrustedSaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,
+    SanitizeStoredOutputs,  # last, after the scores are saved: the stored notebook is clean
 ]
 
 # Feedback must never show hidden test code: neither cell source nor traceback context.
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor, SanitizeNotebook]
