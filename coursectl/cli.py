@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "tcp://HOST:PORT uses a running scheduler (workers need this package and the data)")
     gr.add_argument("--timeout", type=float, default=None, help="wall-clock limit per submission, seconds (default 1800)")
     gr.add_argument("--cell-timeout", type=int, default=None, help="limit per cell, seconds (default: $COURSE_CELL_TIMEOUT or 120)")
-    gr.add_argument("--memory-mb", type=int, default=None, help="memory cap per submission in MB (default 4096; 0: no cap)")
+    gr.add_argument("--memory-mb", type=int, default=None,
+                    help="memory cap per submission in MB: all its processes, tmpfs and shared memory together "
+                         "(control group), and each process's address space (default 4096; 0: no cap)")
+    gr.add_argument("--max-processes", type=int, default=None,
+                    help="processes and threads per submission, all together (default 256; 0: no cap)")
     gr.add_argument("--no-sandbox", action="store_true",
                     help="grade without the bubblewrap sandbox (at your own risk: student code can then "
                          "read and change the course folder, gradebook and other submissions)")

@@ -47,7 +47,8 @@ def grade_from_cli(course, args) -> GradingRun:
     summary and file paths."""
     run = grade_assignment(course, args.assignment, workers=args.workers, cluster=getattr(args, "cluster", None),
                            timeout=args.timeout, cell_timeout=getattr(args, "cell_timeout", None),
-                           memory_mb=args.memory_mb, from_zip=getattr(args, "from_zip", None),
+                           memory_mb=args.memory_mb, max_processes=getattr(args, "max_processes", None),
+                           from_zip=getattr(args, "from_zip", None),
                            roster=getattr(args, "roster", None), sandbox=not getattr(args, "no_sandbox", False),
                            reseed=getattr(args, "reseed", False))
     print(run.text, end="")

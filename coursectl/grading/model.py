@@ -63,7 +63,8 @@ class Limits:
     """What one submission may use."""
     timeout: float                      # wall clock for the whole submission, s
     cell_timeout: int | None = None     # per cell, s (None: the course config's)
-    memory_mb: int | None = None        # address-space cap of the kernel (None: none)
+    memory_mb: int | None = None        # memory cap: the whole job (cgroup) and each process's address space
+    max_processes: int | None = 256     # processes and threads of the whole job (cgroup; None: none)
     max_output_bytes: int = 5_000_000   # output kept per cell
     no_network: bool = True             # the kernel gets no network
 

@@ -35,6 +35,7 @@ from .report import SubmissionResult
 
 DEFAULT_TIMEOUT_S = 1800.0
 DEFAULT_MEMORY_MB = 4096
+DEFAULT_MAX_PROCESSES = 256
 
 SANDBOX_HELP = ("Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
                 "`sudo dnf install bubblewrap`); where it is installed but cannot create namespaces, "
@@ -54,7 +55,8 @@ class GradeOptions:
     tries: int = runners.DEFAULT_TRIES  # local:N: runs of a job whose worker died, before it fails
     timeout: float | None = None       # wall clock per submission, s (default 1800)
     cell_timeout: int | None = None    # per cell, s (default: the course config's)
-    memory_mb: int | None = None       # kernel address-space cap, MB (default 4096; 0: none)
+    memory_mb: int | None = None       # memory cap, MB: whole job and per process (default 4096; 0: none)
+    max_processes: int | None = None   # processes and threads per submission (default 256; 0: none)
     max_output_bytes: int = 5_000_000  # output kept per cell
     isolate_network: bool = True       # kernels get no network
     sandbox: bool = True               # kernels in bubblewrap; refuse where it cannot start
@@ -109,6 +111,8 @@ class GradingPipeline:
         self.start = time.monotonic()
         self.timeout = float(options.timeout or DEFAULT_TIMEOUT_S)
         self.memory_mb = DEFAULT_MEMORY_MB if options.memory_mb is None else options.memory_mb
+        self.max_processes = DEFAULT_MAX_PROCESSES if options.max_processes is None else options.max_processes
+        self.job_limits = ""  # how the machine caps a whole job (sandbox.probe_job_limits)
         self.report_dir = self.course / "reports" / assignment
         self.results: dict[str, SubmissionResult] = {}
         self.jobs: list[GradeJob] = []
@@ -170,7 +174,10 @@ class GradingPipeline:
 
         isolate = self.opts.isolate_network
         if not self.opts.sandbox:
+            from .sandbox import probe_job_limits
+
             self.protection = "none (opted out with --no-sandbox: kernels run unsandboxed)"
+            self.job_limits = probe_job_limits()  # the launcher still applies them (here: local machine)
             if isolate:
                 from .jobs import probe_network
 
@@ -179,7 +186,9 @@ class GradingPipeline:
         bwrap, line = self.runner.probe_sandbox(isolate)
         if not bwrap:
             raise CourseError(f"refusing to grade without a sandbox: {line}. {SANDBOX_HELP}")
-        self.protection = line
+        from .sandbox import JOB_LIMITS_SEP
+
+        self.protection, _, self.job_limits = line.partition(JOB_LIMITS_SEP)
         if isolate:
             self.network = "isolated (new network namespace, bubblewrap)"
 
@@ -215,7 +224,7 @@ class GradingPipeline:
         source = pack_tree(self.course / "source" / self.assignment)
         limits = Limits(timeout=self.timeout, cell_timeout=self.opts.cell_timeout,
                         memory_mb=self.memory_mb or None, max_output_bytes=self.opts.max_output_bytes,
-                        no_network=self.opts.isolate_network)
+                        no_network=self.opts.isolate_network, max_processes=self.max_processes or None)
         env = self.runner.job_env()
         wanted = self.opts.students
         for student, why in sorted(self.found.refused.items()):  # e.g. a submission folder that is a link
@@ -327,7 +336,8 @@ class GradingPipeline:
         memory = self.memory_mb or None
         meta = {"workers": self.runner.workers, "runner": self.runner.where, "seconds": round(seconds, 2),
                 "network": self.network,
-                "protection": {"sandbox": self.protection, "network": self.network, "memory_cap_mb": memory},
+                "protection": {"sandbox": self.protection, "network": self.network, "memory_cap_mb": memory,
+                               "job_limits": self.job_limits, "max_processes": self.max_processes or None},
                 "limits": {"timeout_s": self.timeout, "cell_timeout_s": self.opts.cell_timeout, "memory_mb": memory},
                 "secret": {"fingerprint": self.secret.fingerprint, "path": str(self.secret.path),
                            "created": self.secret.created, "reseeded": bool(self.opts.reseed),

@@ -127,6 +127,11 @@ def protection_lines(meta: dict) -> list[str]:
     lines = [f"sandbox: {prot.get('sandbox') or 'not recorded'}",
              f"network: {meta['network']}",
              f"limits: {', '.join(parts)}"]
+    if prot.get("job_limits"):  # the mechanism (cgroup v2/v1 or per-process only), then the caps
+        caps = [f"memory {cap} MB" if cap else "",
+                f"{prot['max_processes']} processes and threads" if prot.get("max_processes") else ""]
+        lines.append(f"whole-job limits: {prot['job_limits']}; per submission: "
+                     f"{' and '.join(c for c in caps if c) or 'none'}")
     if meta.get("runner"):
         lines.append(f"ran on: {meta['runner']}")
     if meta.get("secret"):

@@ -16,7 +16,11 @@ the working folder, which holds read-only binds of the assignment's non-notebook
 other jobs and the host's processes are invisible, and what the kernel writes vanishes.
 
 OPTIONS_JSON keys: ``memory_mb`` (address-space limit), ``no_network``, ``status_file``
-(one JSON line per kernel start: pid and network state) and, for the sandbox, ``bwrap``
+(one JSON line per kernel start: pid, network state and whole-job limits), ``cgroup`` (the
+job's control group, made by the kernel manager with cgroups.py: ``procs`` files the
+launcher writes its pid to, so the kernel and all it starts are inside, and ``describe``),
+``max_processes`` (without a group: the per-user process limit fallback) and, for the
+sandbox, ``bwrap``
 (path of the binary; without it the kernel runs unsandboxed, only capped and, with
 ``no_network``, in a new network namespace) plus what ``plan`` returns.
 ``python sandbox.py --probe`` prints what network isolation this machine allows without
@@ -80,6 +84,63 @@ def isolate_network() -> str:
 def apply_memory_limit(memory_mb: int) -> None:
     limit = int(memory_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def join_job_group(procs_files: list[str]) -> None:
+    """Move this process into the job's control group (one ``cgroup.procs`` per
+    hierarchy); bwrap, the kernel and everything they start are then counted there."""
+    for path in procs_files:
+        with open(path, "w") as fh:
+            fh.write(str(os.getpid()))
+
+
+def _user_tasks(uid: int) -> int:
+    """Processes and threads of ``uid`` on this machine (what RLIMIT_NPROC counts)."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1 0").split()[0]) == uid:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def apply_process_limit(max_processes: int) -> str:
+    """The fallback without a control group: RLIMIT_NPROC. It counts every process and
+    thread of the grader's user, so the cap is what the user runs now plus the job's
+    share; it does not bind root (nor processes with CAP_SYS_RESOURCE)."""
+    uid = os.getuid()
+    if uid == 0:
+        return "no process limit (RLIMIT_NPROC does not bind root)"
+    used = _user_tasks(uid)
+    limit = used + int(max_processes)
+    _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    return f"RLIMIT_NPROC {limit} for the grader's user ({used} tasks already running + {max_processes})"
+
+
+def apply_job_limits(opts: dict) -> str:
+    """Put this launcher (and so the whole sandbox) under the job's limits; one line
+    saying which were applied."""
+    group = opts.get("cgroup")
+    why = opts.get("cgroup_why") or "no control group"
+    if group:
+        try:
+            join_job_group(group["procs"])
+            return group["describe"]
+        except OSError as exc:
+            why = f"could not join the job's control group ({exc})"
+    line = f"per-process limits only ({why})"
+    if opts.get("max_processes"):
+        line += "; " + apply_process_limit(opts["max_processes"])
+    return line
 
 
 # --------------------------------------------------------------------------- the plan (grader side)
@@ -274,7 +335,25 @@ def probe_bwrap(bwrap: str | None = None, no_network: bool = True) -> tuple[bool
     if proc.returncode != 0 or proc.stdout.strip() != str(KERNEL_UID):
         why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]
         return False, f"bubblewrap could not start a sandbox: {why}"
-    return True, f"{version or 'bubblewrap'} ({NAMESPACES if no_network else NAMESPACES.replace(' and network', '')})"
+    line = f"{version or 'bubblewrap'} ({NAMESPACES if no_network else NAMESPACES.replace(' and network', '')})"
+    return True, line + JOB_LIMITS_SEP + probe_job_limits()
+
+
+JOB_LIMITS_SEP = "; whole-job limits: "  # splits probe_bwrap's line (pipeline.py)
+
+
+def probe_job_limits() -> str:
+    """How this machine caps a whole job (one line): make and remove a test group."""
+    from . import cgroups
+
+    mech = cgroups.detect()
+    if mech.kind == "none":
+        return mech.describe()
+    try:
+        cgroups.remove_job(cgroups.create_job(64, 16, mechanism=mech))
+    except OSError as exc:
+        return f"no control groups ({exc}): per-process limits only"
+    return mech.describe()
 
 
 def unavailable() -> str | None:
@@ -294,8 +373,9 @@ def main(argv: list[str]) -> int:
     cmd = argv[argv.index("--") + 1:]
     note = {"pid": os.getpid()}
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault must not leave a core file
+    note["limits"] = apply_job_limits(opts)  # before bwrap: its whole PID namespace inherits the group
     if opts.get("memory_mb"):
-        apply_memory_limit(opts["memory_mb"])
+        apply_memory_limit(opts["memory_mb"])  # kept: a cap per process as well
     if opts.get("bwrap"):
         cmd = bwrap_command(opts, cmd, os.getcwd(), os.environ)
         note["sandbox"] = "bubblewrap"

@@ -14,6 +14,7 @@ imports it once, and `course grade`'s own process never does.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import capture_log
 import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for feedback)
 
-from . import gradebook
+from . import cgroups, gradebook
 from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob
 from .sandbox import plan as sandbox_plan
 
@@ -64,14 +65,24 @@ class SandboxedKernelManager(AsyncKernelManager):
     then it sets itself up (bubblewrap from PATH, a runtime folder per kernel manager, the
     ``memory_mb`` cap, no network) and refuses to start a kernel without bubblewrap unless
     the environment says ``COURSE_NO_SANDBOX=1``.
+
+    Each kernel start gets a control group of its own (cgroups.py) holding the kernel and
+    all it starts, capped at ``memory_mb`` (tmpfs and shared memory included) and
+    ``max_processes``; shutting the kernel down (or restarting it) kills what is left in
+    the group and removes it.
     """
 
-    memory_mb = Integer(4096, help="address-space cap of a kernel started by plain nbgrader (0: none)"
+    memory_mb = Integer(4096, help="memory cap of a kernel started by plain nbgrader, MB: the whole job "
+                                   "(control group) and each process's address space (0: none)"
                         ).tag(config=True)
+    max_processes = Integer(cgroups.DEFAULT_MAX_PROCESSES,
+                            help="processes and threads of a kernel started by plain nbgrader, all "
+                                 "together (0: no cap)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._own_runtime: str | None = None
+        self._group: cgroups.JobGroup | None = None
         self.sandbox = SANDBOX if SANDBOX else self._standalone()
         if self.sandbox.get("no_network") or self.sandbox.get("bwrap"):
             name = f"k{os.urandom(4).hex()}"
@@ -90,7 +101,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                                "to run it unsandboxed at your own risk.")
         self._own_runtime = tempfile.mkdtemp(prefix="krt")
         return dict(sandbox_plan(self._own_runtime), bwrap=bwrap, memory_mb=self.memory_mb or None,
-                    no_network=True)
+                    max_processes=self.max_processes or None, no_network=True)
 
     async def _async_pre_start_kernel(self, **kw):
         cwd = kw.get("cwd")
@@ -102,8 +113,48 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
+        self._remove_group()
         if self._own_runtime and not restart:
             shutil.rmtree(self._own_runtime, ignore_errors=True)
+
+    def _make_group(self) -> dict:
+        """The whole-job limits for the next kernel start: a fresh control group (the
+        part of OPTIONS_JSON the launcher reads), or why there is none."""
+        self._remove_group()  # a kernel that died without a shutdown
+        memory_mb, max_processes = self.sandbox.get("memory_mb"), self.sandbox.get("max_processes")
+        if not memory_mb and not max_processes:
+            return {"cgroup": None, "cgroup_why": "switched off"}
+        mech = cgroups.detect()
+        if mech.kind == "none":
+            return {"cgroup": None, "cgroup_why": mech.describe()}
+        try:
+            self._group = cgroups.create_job(memory_mb, max_processes, mechanism=mech)
+            _LIVE_GROUPS.append(self._group)
+        except OSError as exc:
+            # The machine has control groups but refused this one: say so for this submission.
+            EVENTS.append(f"whole-job limits not applied ({exc}); per-process limits only")
+            self.log.warning("whole-job limits not applied: %s", exc)
+            return {"cgroup": None, "cgroup_why": str(exc)}
+        return {"cgroup": {"procs": self._group.procs_files(), "describe": self._group.describe()}}
+
+    def _remove_group(self) -> None:
+        group, self._group = self._group, None
+        if group is None:
+            return
+        if group in _LIVE_GROUPS:
+            _LIVE_GROUPS.remove(group)
+        hit = cgroups.events(group)
+        mb = (group.memory_bytes or 0) // 2**20
+        if hit["oom_kill"]:
+            EVENTS.append(f"the submission reached the whole-job memory cap ({mb} MB, tmpfs and shared memory "
+                          f"included): {hit['oom_kill']} of its processes killed")
+        if hit["pids_max"]:
+            EVENTS.append(f"the submission reached the cap of {group.max_processes} processes and threads: "
+                          f"{hit['pids_max']} starts refused")
+        if hit["oom_kill"] or hit["pids_max"]:
+            self.log.warning("%s", EVENTS[-1])
+        if not cgroups.remove_job(group):
+            self.log.warning("the kernel's control group %s could not be removed", group.folders)
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
@@ -113,8 +164,21 @@ class SandboxedKernelManager(AsyncKernelManager):
             # A signal to the bwrap process never reaches the kernel inside its PID
             # namespace: interrupt (cell timeouts) with a message on the control channel.
             self.kernel_spec.interrupt_mode = "message"
-        return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(self.sandbox), "--", *cmd]
+        opts = dict(self.sandbox, **self._make_group())
+        return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(opts), "--", *cmd]
 
+
+# Job groups made in this process and not yet removed: a kernel whose start failed, or a
+# manager never shut down, leaves one; removed when this process ends.
+_LIVE_GROUPS: list[cgroups.JobGroup] = []
+
+
+def remove_live_groups() -> None:
+    while _LIVE_GROUPS:
+        cgroups.remove_job(_LIVE_GROUPS.pop(), timeout=2.0)
+
+
+atexit.register(remove_live_groups)  # plain nbgrader; child_main calls it itself (os._exit)
 
 _PROBED: list[tuple[str | None, str]] = []
 
@@ -395,6 +459,7 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> 
     os.environ["JUPYTER_RUNTIME_DIR"] = runtime
     SANDBOX.clear()
     SANDBOX.update(memory_mb=job.limits.memory_mb, no_network=job.limits.no_network,
+                   max_processes=job.limits.max_processes,
                    status_file=str(work / KERNELS_FILE), runtime_dir=runtime)
     if bwrap:
         # The kernel's working folder gets the files of autograded/<student>/<assignment>/.
@@ -408,6 +473,7 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> 
     tmp = work / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(work / RESULT_FILE)
+    remove_live_groups()
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown (atexit of the fork server's modules)
 
