@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import guards
+from . import guards, static_guard
+from .from_scratch import FromScratch
 from .a1_reference import MODES
 from .harness import CheckFailed, Probe, Unit, UnitResult, assert_close, require
 
@@ -54,7 +55,16 @@ INPUT_SCALE = 0.8                    # standard deviation of drawn inputs and st
 PROBES = Path(__file__).with_name("a1_probes.py")
 ABC_KEY_PATH = Path(__file__).with_name("a1_abc_key.json")
 ABC_CHOICES = ("RNN", "LSTM", "GRU")
-NO_BUILTINS = "no torch.nn recurrent layers"  # the same name as coursectl.trusted's static verdict
+NO_BUILTINS = "no torch.nn recurrent layers"
+# a1's cells and models are written from nn.Linear and tensor operations: torch's recurrent
+# layers named in the source fail the unit, dynamic features hold it for review, and
+# torch's recurrent ops raise in the kernel while its probes run (``from_scratch``).
+FROM_SCRATCH = FromScratch(
+    name=NO_BUILTINS, literal_scan=static_guard.scan, advice=guards.ADVICE.strip("()"),
+    kernel_ops=("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh", "rnn_relu",
+                "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell",
+                "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell", "_cudnn_rnn", "miopen_rnn",
+                "mkldnn_rnn_layer", "_use_cudnn_rnn_flatten_weight"))
 
 _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
                 "RNN_TANH": (nn.RNN, {"nonlinearity": "tanh"}),
@@ -247,7 +257,7 @@ def _cell_case(rng, kind, label, B, D, H, bias=True, given=True, grads=False):
 
 
 def _cell_unit(kind: str, name: str, grade_id: str) -> Unit:
-    unit = A1Unit(name, grade_id=grade_id, points=4, objects=("cls",), probes=PROBES, forbid_recurrent=True)
+    unit = A1Unit(name, grade_id=grade_id, points=4, objects=("cls",), probes=PROBES, policy=FROM_SCRATCH)
     blocks = _BLOCKS[kind]
 
     @unit.check("parameters registered (x2h, h2h, bias on/off)")
@@ -370,7 +380,7 @@ def _check_structure(out, mode, bidir, D, H, L, K):
 
 def _model_unit(name: str, grade_id: str, bidir: bool) -> Unit:
     unit = A1Unit(name, grade_id=grade_id, points=2, objects=("cls",), options=("mode",), probes=PROBES,
-                  forbid_recurrent=True)
+                  policy=FROM_SCRATCH)
     unit.label = lambda opts: f"{name}({opts.get('mode')!r})"
     unit.stand_ins = STAND_INS  # graded with the grader's cells, whatever the student's cells use
 

@@ -175,18 +175,20 @@ class Unit:
     ``objects``: the parameter names of the notebook objects it grades, in the order the
     notebook's one-liner passes them. ``options``: names of further arguments that are
     plain values (a mode string), passed to checks as keyword arguments and to probes as
-    ``student.options``. ``forbid_recurrent``: torch's recurrent layers and kernels in the
-    graded objects' source cost every point (a1's from-scratch cells). ``stand_ins``:
+    ``student.options``. ``policy``: a rule the unit's objects must keep, e.g. a1's
+    ``from_scratch.FromScratch`` (torch's recurrent layers named in the source cost every
+    point, dynamic features hold the unit for review, the named ops raise in the kernel
+    while its probes run); the trusted chain asks it and knows nothing else. ``stand_ins``:
     notebook names the unit's probes replace with the grader's own objects while they run
     (a1's models get stand-in cells), so what those names hold does not count against it.
     """
 
     def __init__(self, name: str, *, grade_id: str, points: float, objects: tuple[str, ...], probes,
-                 options: tuple[str, ...] = (), forbid_recurrent: bool = False):
+                 options: tuple[str, ...] = (), policy=None):
         self.name, self.grade_id, self.points = name, grade_id, float(points)
         self.objects, self.options = tuple(objects), tuple(options)
         self.probes = Path(probes)
-        self.forbid_recurrent = forbid_recurrent
+        self.policy = policy
         self.stand_ins: tuple[str, ...] = ()
         self.checks: list[Check] = []
         self.label: Callable[[dict], str] | None = None
@@ -235,6 +237,8 @@ class Unit:
         nonce = secrets.token_hex(8)  # fresh per run: it marks this run's probe output, it draws nothing
         kernel = {"unit": self.name, "nonce": nonce, "objects": dict(bindings),
                   "options": options, "calls": calls}
+        if self.policy is not None:  # the kernel's op guard (kernel_side)
+            kernel["guard"] = self.policy.kernel_plan()
         return Plan(self, grade_id or self.grade_id, self.points if points is None else float(points),
                     kernel, planned)
 
@@ -244,6 +248,10 @@ class Unit:
         results = payload.get("results") if isinstance(payload, dict) else None
         if not isinstance(results, list) or len(results) != len(plan.kernel["calls"]):
             results = None
+        stopped = next((r["forbidden"] for r in results or [] if isinstance(r, dict)
+                        and isinstance(r.get("forbidden"), str)), None)
+        if stopped is not None and self.policy is not None:  # the kernel's op guard stopped a forbidden op
+            return UnitResult.failed(result.unit, result.grade_id, result.points, self.policy.name, stopped[:600])
         for pc in plan.checks:
             name = pc.check.name
             if pc.error is not None:

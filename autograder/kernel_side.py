@@ -98,6 +98,80 @@ def _call(fn, student, args, wire):
             signal.signal(signal.SIGALRM, old)
 
 
+# --------------------------------------------------------------------------- op guard
+#
+# A unit with a from-scratch policy (``autograder.from_scratch``) names torch ops its code
+# must not call (``lstm_cell``). While its probes run, a torch function mode makes those
+# ops raise: every route to them (``torch.lstm_cell``, ``torch._VF``, ``torch._C.
+# _VariableFunctions``, ``torch.ops.aten``, ``nn.LSTMCell``'s forward, a module unpickled or
+# called through ``torch.func.functional_call``) goes through torch's function-mode
+# dispatch. Only calls made directly by the probe module's ``TRUSTED_OP_CALLERS`` (the
+# grader's stand-in cells) pass. The grader's first cell installs the guard before any
+# student code runs, so the mode class and torch's push/pop functions it uses are the
+# originals, kept in a closure.
+
+GUARD_KEY = "_course_op_guard"
+
+
+def install_guard():
+    """Create the op guard once per kernel; returns its ``watching`` context manager."""
+    held = sys.modules.get(GUARD_KEY)
+    if held is not None and callable(getattr(held, "watching", None)):
+        return held.watching
+    import types
+
+    module = types.ModuleType(GUARD_KEY)
+    module.watching = _make_guard()
+    sys.modules[GUARD_KEY] = module
+    return module.watching
+
+
+def _make_guard():
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    push, pop, getframe = torch.overrides._push_mode, torch.overrides._pop_mode, sys._getframe
+    state = {"ops": frozenset(), "trusted": frozenset(), "seen": []}
+
+    class _ForbiddenOps(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            base = (getattr(func, "__name__", "") or "").split(".")[0]
+            if base in state["ops"] and getframe(1).f_code not in state["trusted"]:
+                state["seen"].append(base)
+                raise RuntimeError(f"torch's {base} may not be used here (the grader stopped it)")
+            return func(*args, **(kwargs or {}))
+
+    @contextlib.contextmanager
+    def watching(ops, trusted_codes):
+        state["ops"], state["trusted"], state["seen"] = frozenset(ops), frozenset(trusted_codes), []
+        mode = _ForbiddenOps()
+        push(mode)
+        try:
+            yield state["seen"]
+        finally:
+            try:
+                pop()
+            except Exception:  # the student's code left the mode stack changed
+                pass
+            state["ops"] = frozenset()
+    return watching
+
+
+def _guarded_call(call, guard, ns):
+    """``call()`` with the plan's forbidden ops raising; a result that saw one says so."""
+    if not guard or not guard.get("ops"):
+        return call()
+    codes = [getattr(f, "__code__", None) for f in ns.get("TRUSTED_OP_CALLERS", ())]
+    with install_guard()(guard["ops"], [c for c in codes if c is not None]) as seen:
+        result = call()
+    if seen:
+        advice = guard.get("advice") or ""
+        message = (f"your code called torch's {seen[0]} while it was checked, which this unit does not allow"
+                   + (f" ({advice})" if advice else ""))
+        return {"ok": False, "error": message, "forbidden": message}
+    return result
+
+
 def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) -> dict:
     """Call every probe of ``plan`` and return (and display) the encoded results."""
     ns = {"__name__": "course_probes", "ProbeError": ProbeError}
@@ -105,6 +179,7 @@ def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) 
     objects = {param: user_ns.get(name, _MISSING) for param, name in plan["objects"].items()}
     student = Student(objects, plan.get("options", {}), plan["objects"])
     context = ns.get("probe_context")
+    guard = plan.get("guard")
     results = []
     for call in plan["calls"]:
         fn = ns.get(call["probe"])
@@ -112,14 +187,15 @@ def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) 
             results.append({"ok": False, "error": f"grader error: no probe {call['probe']!r}"})
             continue
         args = wire.decode(call["args"])
+        one = (lambda fn=fn, args=args: _call(fn, student, args, wire))
         if context is not None:
             try:
                 with context():
-                    results.append(_call(fn, student, args, wire))
+                    results.append(_guarded_call(one, guard, ns))
             except Exception as exc:
                 results.append({"ok": False, "error": describe(exc)})
         else:
-            results.append(_call(fn, student, args, wire))
+            results.append(_guarded_call(one, guard, ns))
     payload = {"nonce": plan["nonce"], "unit": plan["unit"], "results": results}
     if emit:
         from IPython.display import display
@@ -142,4 +218,18 @@ def __course_grader_probe():
     side.run(globals(), plan, base64.b64decode("{probes}").decode("utf-8"), wire)
 __course_grader_probe()
 del __course_grader_probe
+"""
+
+# The grader's first cell: installs the op guard before any student code runs.
+GUARD_BOOT = """\
+def __course_grader_guard():
+    import base64, types
+    side = types.ModuleType("course_kernel_side")
+    exec(compile(base64.b64decode("{side}").decode("utf-8"), "<grader course_kernel_side>", "exec"), side.__dict__)
+    try:
+        side.install_guard()
+    except ImportError:  # no torch in this kernel: nothing to guard
+        pass
+__course_grader_guard()
+del __course_grader_guard
 """

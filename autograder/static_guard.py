@@ -146,8 +146,9 @@ def scan(sources: list[str], isolated: tuple[str, ...] = ()) -> dict[str, str]:
     trees = []
     for src in sources:
         try:
-            tree = ast.parse(_drop_magics(src))
-        except SyntaxError:
+            tree = ast.parse(_as_run(src))
+        except (SyntaxError, ValueError):
+            # Not skipped by the rule: from_scratch holds every unit for a cell it cannot read.
             continue
         _aliases(tree, aliases)
         trees.append(tree)
@@ -177,6 +178,10 @@ def scan(sources: list[str], isolated: tuple[str, ...] = ()) -> dict[str, str]:
     return flagged
 
 
-def _drop_magics(src: str) -> str:
-    """IPython magics and shell escapes are not Python; blank them out."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+def _as_run(src: str) -> str:
+    """The cell as IPython runs it: magics and shell escapes become the calls they are
+    (``get_ipython().run_line_magic(...)``), never dropped; ``from_scratch`` reads the code
+    they are given."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(src)

@@ -1,4 +1,4 @@
-"""The `course` command: data, release, grade, feedback, demo."""
+"""The `course` command: data, release, grade, feedback, held, demo."""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +76,19 @@ def _cmd_feedback(args) -> None:
         print(f"  {path}")
 
 
+def _cmd_held(args) -> None:
+    from . import held
+
+    course = find_course_root(args.course_dir)
+    if args.release:
+        units = held.release(course, args.assignment, args.release, args.unit)
+        print(f"released for {args.release}:")
+        print(held.describe(units))
+        print(f"run `course feedback {args.assignment} --student {args.release}` to show it in the feedback")
+        return
+    print(held.describe(held.held_units(course, args.assignment)))
+
+
 def _cmd_demo(args) -> None:
     from .demo import run_demo
 
@@ -133,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("assignment")
     fb.add_argument("--student", action="append", default=[], help="only this student (repeatable)")
     fb.set_defaults(func=_cmd_feedback)
+
+    h = sub.add_parser("held", help="list units held for review (a from-scratch rule found dynamic code), "
+                                    "or release their points after reading the code")
+    h.add_argument("assignment")
+    h.add_argument("--release", metavar="STUDENT", default=None,
+                   help="give STUDENT the points the checks gave for their held units")
+    h.add_argument("--unit", metavar="GRADE_ID", default=None, help="with --release: only this grade cell")
+    h.set_defaults(func=_cmd_held)
 
     a = sub.add_parser("assets", help="regenerate a1's A/B/C training-curve figure and its answer key")
     a.add_argument("--epochs", type=int, default=100)

@@ -36,7 +36,6 @@ from . import cells
 
 KEY = "seqcourse_trusted"
 PROBE_TAG = "seqcourse_probe"
-NO_BUILTINS = "no torch.nn recurrent layers"
 # What the trusted steps found that an instructor should read (the grading worker puts
 # these in the report; one job per process, so the list belongs to one submission).
 NOTES: list[str] = []
@@ -101,7 +100,7 @@ class InjectProbes(NbGraderPreprocessor):
                          help="Packages whose units a hidden test may call").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from autograder import harness, static_guard
+        from autograder import harness, kernel_side
 
         secret = self._course_secret()
         assignment = str((resources.get("nbgrader") or {}).get("assignment") or "")
@@ -112,21 +111,24 @@ class InjectProbes(NbGraderPreprocessor):
         NOTES.clear()  # plain nbgrader grades several notebooks in one process
         # The student's code: answer cells and cells they added (locked cells are the
         # instructor's, restored by nbgrader before this step).
-        student_sources = [cells.source_text(c) for c in nb.cells if c.get("cell_type") == "code"
-                           and not cells.is_autograded_test(c) and not cells.is_locked(c)]
-        scans = {}
+        from autograder import from_scratch
 
-        def forbidden(stand_ins=()):  # one static scan per set of names a unit replaces
-            if stand_ins not in scans:
-                scans[stand_ins] = static_guard.scan(student_sources, isolated=stand_ins)
-            return scans[stand_ins]
+        for cell in nb.cells:  # only this chain writes held points (a submission cannot bring its own)
+            cell.get("metadata", {}).pop(HELD_KEY, None)
+        # Read once, as IPython runs them (magics included), for the units' policies.
+        reading = from_scratch.read_cells([
+            (i + 1, str(c.get("id") or ""), cells.source_text(c)) for i, c in enumerate(nb.cells)
+            if c.get("cell_type") == "code" and not cells.is_autograded_test(c) and not cells.is_locked(c)])
+
+        def forbidden(unit, names):  # the unit's own rule (e.g. from_scratch.FromScratch)
+            return unit.policy.review(reading, names, isolated=tuple(unit.stand_ins))
         out = []
         for cell in nb.cells:
             gid = cells.grade_id(cell)
             source = cells.source_text(cell)
             planned = None
             if cells.is_autograded_test(cell) and gid and cells.BEGIN_HIDDEN in source:
-                planned = self._plan(harness, static_guard, gid, cells.hidden_region(source), secret, forbidden,
+                planned = self._plan(harness, gid, cells.hidden_region(source), secret, forbidden,
                                      assignment=assignment)
             if planned is None:
                 out.append(cell)
@@ -134,12 +136,18 @@ class InjectProbes(NbGraderPreprocessor):
             state["plans"][gid] = planned
             state["sources"][gid] = source
             for k, (plan, blocked) in enumerate(planned):
-                if blocked is None:
+                if blocked is None or not blocked.fails:  # a held unit's checks still run
                     probe = new_code_cell(probe_cell_source(plan.kernel, plan.unit.probe_source()))
                     probe.metadata[PROBE_TAG] = {"grade_id": gid, "index": k, "token": state["token"]}
                     out.append(probe)
             cell.source = cells.without_hidden(source)
             out.append(cell)
+        if any(plan.kernel.get("guard") for planned in state["plans"].values() for plan, _ in planned):
+            # The op guard is set up before any student code runs (kernel_side.GUARD_BOOT);
+            # tagged like a probe cell, so CollectVerdicts removes it.
+            guard = new_code_cell(kernel_side.GUARD_BOOT.format(side=_b64(_module_source(kernel_side))))
+            guard.metadata[PROBE_TAG] = {"grade_id": "", "index": -1, "token": state["token"]}
+            out.insert(0, guard)
         nb.cells = out
         return nb, resources
 
@@ -154,7 +162,7 @@ class InjectProbes(NbGraderPreprocessor):
         root = getattr(coursedir, "root", None) or os.getcwd()
         return course_secret.load_or_create(root).value
 
-    def _plan(self, harness, static_guard, gid, hidden, secret, forbidden, assignment=""):
+    def _plan(self, harness, gid, hidden, secret, forbidden, assignment=""):
         calls = cells.unit_calls(hidden)
         if not calls:
             return None
@@ -169,10 +177,8 @@ class InjectProbes(NbGraderPreprocessor):
             draws = harness.Draws.for_unit(secret, assignment, gid if k == 0 else f"{gid}#{k}")
             plan = unit.plan(draws, bindings=bindings, options=options, points=points, grade_id=gid)
             blocked = None
-            if unit.forbid_recurrent:
-                names = list(bindings.values()) + [static_guard.EVERYTHING]
-                flags = forbidden(tuple(unit.stand_ins))
-                blocked = next((flags[n] for n in names if n in flags), None)
+            if unit.policy is not None:  # a from_scratch.Verdict: fails, or held for review
+                blocked = forbidden(unit, list(bindings.values()))
             planned.append((plan, blocked))
         return planned
 
@@ -222,10 +228,14 @@ class CollectVerdicts(NbGraderPreprocessor):
             if gid not in state["plans"]:
                 continue
             results = []
+            held = []
             for k, (plan, blocked) in enumerate(state["plans"][gid]):
-                if blocked is not None:
+                if blocked is not None and blocked.fails:
                     results.append(_blocked(plan, blocked))
+                    NOTES.append(f"{gid}: {blocked.name}: {blocked.message}")
                     continue
+                if blocked is not None:
+                    held.append(blocked)
                 probe = probes.get((gid, k))
                 payload, why = _payload(probe, plan.kernel["nonce"]) if probe is not None else (None, "")
                 results.append(plan.unit.judge(plan, payload, missing=why))
@@ -233,6 +243,8 @@ class CollectVerdicts(NbGraderPreprocessor):
             points = float(cells.meta(cell).get("points", 0) or 0)
             state["scores"][gid] = min(max(score, 0.0), points)
             report = "\n".join(r.report() for r in results)
+            if held:
+                report = _hold(cell, gid, state, held, points, report)
             state["reports"][gid] = report
             cell.source = state["sources"][gid]
             cell.setdefault("outputs", []).append(
@@ -257,11 +269,30 @@ def _flag_impostor(cell, index: int) -> None:
             new_output("stream", name="stdout", text=IMPOSTOR_NOTE.format(tag=PROBE_TAG)))
 
 
-def _blocked(plan, message):
+def _blocked(plan, verdict):
     from autograder.harness import UnitResult
 
     return UnitResult.failed(plan.unit.title(plan.kernel["options"]), plan.grade_id, plan.points,
-                             NO_BUILTINS, message)
+                             verdict.name, verdict.message)
+
+
+HELD_KEY = "seqcourse_held"  # grade-cell metadata of the autograded notebook: what `course held` releases
+
+
+def _hold(cell, gid, state, held, points, report) -> str:
+    """Withhold a unit's points until the instructor has read what its policy found: the
+    score stays 0 and needs manual grading; the score the checks gave and why are kept in
+    the grade cell's metadata (written here, after the kernel is gone), for `course held`."""
+    score = state["scores"][gid]
+    findings = [f.text() for verdict in held for f in verdict.findings]
+    cell.setdefault("metadata", {})[HELD_KEY] = {"score": score, "points": points,
+                                                "findings": list(dict.fromkeys(findings))}
+    state.setdefault("held", {})[gid] = score
+    state["scores"][gid] = 0.0
+    NOTES.append(f"{gid}: HELD FOR REVIEW ({score:g} of {points:g} points withheld): "
+                 + "; ".join(list(dict.fromkeys(findings))[:3]))
+    return (f"HELD FOR REVIEW: 0 of {points:g} points until the instructor has read it "
+            f"(the checks gave {score:g}). {held[0].message}\n{report}")
 
 
 class TrustedSaveAutoGrades(SaveAutoGrades):
@@ -269,12 +300,18 @@ class TrustedSaveAutoGrades(SaveAutoGrades):
 
     def preprocess(self, nb, resources):
         self._trusted = (resources.get(KEY) or {}).get("scores", {})
+        self._held = (resources.get(KEY) or {}).get("held", {})
         return super().preprocess(nb, resources)
 
     def _add_score(self, cell, resources):
         gid = cells.grade_id(cell)
         grade = self.gradebook.find_grade(gid, self.notebook_id, self.assignment_id, self.student_id)
         points = float(cells.meta(cell).get("points", 0) or 0)
+        if gid in self._held:  # held for review: no automatic points, marked for hand grading
+            grade.auto_score = 0.0
+            grade.needs_manual_grade = grade.manual_score is None
+            self.gradebook.db.commit()
+            return
         if gid in self._trusted:
             auto = self._trusted[gid]
         elif cells.is_solution(cell) or cell.cell_type != "code":

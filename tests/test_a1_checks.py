@@ -288,7 +288,11 @@ def test_probe_module_holds_no_grader_or_reference_code():
     assert set(shared) <= {"from __future__ import annotations", "def forward(self, input, hx=None):",
                            "super().__init__(input_size, hidden_size, bias)",
                            "self.nonlinearity = nonlinearity"}, shared
-    assert checks.NO_BUILTINS == trusted.NO_BUILTINS
+    # The from-scratch rule is the units' own hook: the trusted chain knows nothing of a1.
+    assert {u.policy for u in (checks.check_lstm_cell.unit, checks.check_rnn_model.unit)} == {checks.FROM_SCRATCH}
+    assert checks.FROM_SCRATCH.name == checks.NO_BUILTINS
+    chain = Path(trusted.__file__).read_text()
+    assert not any(word in chain for word in ("recurrent", "static_guard", "NO_BUILTINS", "a1_"))
 
 
 def test_inputs_come_from_the_grading_rng_and_forged_results_earn_nothing():

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .model import CellScore
 
+HELD_MARK = "HELD FOR REVIEW"  # in a submission's problems: a unit held by its policy
+
 
 @dataclass
 class SubmissionResult:
@@ -54,6 +56,8 @@ def summarize(results: list[SubmissionResult]) -> dict:
         "graded_with_problems": sum(1 for r in graded if r.problems),
         "failed": len(results) - len(graded),
         "timed_out": sum(1 for r in results if r.timed_out),
+        # A unit's policy found code to read first (coursectl/trusted.py); `course held` releases it.
+        "held_for_review": sum(1 for r in results if any(HELD_MARK in p for p in r.problems)),
         "mean_score": statistics.fmean([r.score for r in results]) if results else 0.0,
         "max_score": max((r.max_score for r in results), default=0.0),
         "manual_points": manual,
@@ -76,6 +80,10 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
         f"median {s['median_percent']:.0f}%",
         *protection_lines(meta),
     ]
+    if s.get("held_for_review"):
+        lines.append(f"held for review: {s['held_for_review']} submission(s) have units whose points wait until "
+                     f"you have read the code named below; `course held {assignment}` lists them and "
+                     f"`course held {assignment} --release STUDENT` gives the points the checks gave")
     if s.get("manual_points"):
         lines.append(f"{s['manual_points']:g} of the {s['max_score']:g} points are graded by hand "
                      "(nbgrader formgrader); scores above count them as 0 until then")
