@@ -317,6 +317,8 @@ class SanitizeNotebook(Preprocessor):
     metadata the HTML templates print (grade ids, tags) and raw cells. Scores are never
     touched: in the autograde chain it runs after they are saved."""
 
+    # nbconvert's preprocessors are off unless enabled; nbgrader's chains register them as they are
+    enabled = Bool(True).tag(config=True)
     for_display = Bool(True, help="also clean metadata that only the HTML templates print").tag(config=True)
 
     def preprocess(self, nb, resources):

@@ -268,7 +268,8 @@ def _hostile_notebook() -> nbformat.NotebookNode:
 def test_stored_outputs_keep_grading_metadata():
     nb = _hostile_notebook()
     grade_id = nb.cells[0].metadata.nbgrader.grade_id
-    sanitize.SanitizeStoredOutputs().preprocess(nb, {})
+    # called as nbgrader's chain calls it (an nbconvert preprocessor is off unless enabled)
+    nb, _ = sanitize.SanitizeStoredOutputs()(nb, {})
     assert nb.cells[0].metadata.nbgrader.grade_id == grade_id  # nbgrader's own records untouched
     assert "widgets" not in nb.metadata
     for out in nb.cells[1].outputs:
