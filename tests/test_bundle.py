@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from coursectl.assignments import ASSIGNMENTS
 from coursectl.bundle import build_bundle, verify_bundle
 from coursectl.cli import main
 from coursectl.nbg import CourseError
@@ -166,3 +167,16 @@ def test_fresh_student_environment_validates_the_release(released, tmp_path):
     second = subprocess.run([str(py), "-m", "nbgrader", "validate", str(notebook)], capture_output=True,
                             text=True, env=env, cwd=notebook.parent, timeout=300)
     assert "Success! Your notebook passes all the tests." in second.stdout, second.stdout + second.stderr
+
+
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_every_assignment_has_a_clean_bundle(assignment, tmp_path):
+    """Common code a solution shares with the shipped helpers (`model.train()`) or with a
+    given line is not refused as a leak; the README names the assignment's own data."""
+    path = build_bundle(REPO, assignment, tmp_path)
+    assert verify_bundle(path, REPO, assignment) == []
+    readme = zipfile.ZipFile(path).read(f"{assignment}-student/README.md").decode()
+    for dataset in ASSIGNMENTS[assignment].datasets:
+        assert f"data_scripts.build_offline({dataset!r})" in readme
+    others = {d for spec in ASSIGNMENTS.values() for d in spec.datasets} - set(ASSIGNMENTS[assignment].datasets)
+    assert not any(f"'{d}'" in readme for d in others), assignment
