@@ -23,7 +23,7 @@ import pytest
 from fixtures.grading import tiny
 from nbcourse import BIN, nbgrader, scores, submit
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the two grading runs; the unit tests at the end need no kernel
 
 A = tiny.ASSIGNMENT
 FULL = {"test_square": (2.0, 2.0), "test_cube": (3.0, 3.0)}
@@ -149,6 +149,7 @@ def _result(report: dict, student: str) -> dict:
     return next(r for r in report["submissions"] if r["student"] == student)
 
 
+@slow
 def test_course_grade_scores_only_the_submissions_own_files(course_grade):
     course, _, report, _, _ = course_grade
     assert scores(course, A, "good") == FULL
@@ -160,6 +161,7 @@ def test_course_grade_scores_only_the_submissions_own_files(course_grade):
         assert _result(report, student)["status"] == "failed"
 
 
+@slow
 def test_course_grade_names_every_refused_entry(course_grade):
     course, stdout, report, _, _ = course_grade
     for student, names in REFUSED.items():
@@ -177,6 +179,7 @@ def test_course_grade_names_every_refused_entry(course_grade):
     assert "submitted/dir_link/tiny is a symbolic link" in stdout
 
 
+@slow
 def test_course_grade_takes_in_a_zip_of_hostile_names(course_grade):
     course, stdout, report, _, _ = course_grade
     assert scores(course, A, "222") == FULL  # mallory's `..` entry did not stop anyone
@@ -187,6 +190,7 @@ def test_course_grade_takes_in_a_zip_of_hostile_names(course_grade):
     assert "'..' is not a file name" in "\n".join(_result(report, "222")["problems"])
 
 
+@slow
 def test_course_grade_leaves_no_solution_and_changes_no_course_file(course_grade):
     course, _, _, before, key_before = course_grade
     _assert_clean(course)
@@ -197,6 +201,7 @@ def test_course_grade_leaves_no_solution_and_changes_no_course_file(course_grade
     assert KEY.read_bytes() == key_before
 
 
+@slow
 def test_plain_nbgrader_scores_only_the_submissions_own_files(plain_nbgrader):
     course, log, _, _ = plain_nbgrader
     assert scores(course, A, "good") == FULL
@@ -211,9 +216,61 @@ def test_plain_nbgrader_scores_only_the_submissions_own_files(plain_nbgrader):
         assert f"{name}: a " in log, name
 
 
+@slow
 def test_plain_nbgrader_leaves_no_solution_and_changes_no_course_file(plain_nbgrader):
     course, _, fb, before = plain_nbgrader
     assert (course / "feedback" / "good" / A / "tiny.html").exists(), fb.stdout[-2000:] + fb.stderr[-2000:]
     _assert_clean(course)
     assert _digest(course / "source") == before["source"]
     assert _digest(course / "submitted") == before["submitted"]
+
+
+# --------------------------------------------------------------------------- no kernel
+
+
+def test_sandbox_binds_skip_links_and_hard_links(tmp_path):
+    from coursectl.grading import sandbox
+
+    folder = tmp_path / "autograded" / "s" / A
+    folder.mkdir(parents=True)
+    (folder / "plot.png").write_bytes(b"png")
+    (tmp_path / "solution.txt").write_text("solution")
+    os.link(tmp_path / "solution.txt", folder / "hard.txt")
+    os.symlink(tmp_path / "solution.txt", folder / "soft.txt")
+    os.mkfifo(folder / "pipe")
+    assert [rel for _, rel in sandbox._assignment_files(str(folder))] == ["plot.png"]
+
+
+def test_job_results_come_back_without_following_links(tmp_path):
+    from coursectl.grading import jobs
+    from coursectl.grading.model import GradeJob, Limits
+
+    course = tmp_path / "course"
+    folder = course / "autograded" / "s" / A
+    folder.mkdir(parents=True)
+    (folder / "tiny.ipynb").write_text("{}")
+    (course / "source").mkdir()
+    (course / "source" / "solution.ipynb").write_text(MARKER)
+    os.symlink("../../../source/solution.ipynb", folder / "copy.ipynb")  # what an unsandboxed kernel could leave
+    job = GradeJob(assignment=A, student="s", submission={}, config_text="", source={}, gradebook=b"",
+                   limits=Limits(timeout=1))
+    problems: list[str] = []
+    tree = jobs._pack_back(course, "autograded", job, problems)
+    assert list(tree) == ["tiny.ipynb"]
+    assert problems == ["autograded/copy.ipynb: a symbolic link (to '../../../source/solution.ipynb'): not read"]
+
+
+def test_nbgrader_reads_no_fifo_or_link_as_timestamp(tmp_path):
+    from nbgrader.coursedir import CourseDirectory
+
+    from coursectl.grading import nblinks
+
+    nblinks.install()
+    os.mkfifo(tmp_path / "timestamp.txt")  # nbgrader's own open() would block here forever
+    assert CourseDirectory().get_existing_timestamp(str(tmp_path)) is None
+    os.unlink(tmp_path / "timestamp.txt")
+    os.symlink("/etc/hostname", tmp_path / "timestamp.txt")
+    assert CourseDirectory().get_existing_timestamp(str(tmp_path)) is None
+    os.unlink(tmp_path / "timestamp.txt")
+    (tmp_path / "timestamp.txt").write_text("2026-01-02 03:04:05.000000 UTC")
+    assert CourseDirectory().get_existing_timestamp(str(tmp_path)).year == 2026
