@@ -328,3 +328,15 @@ def test_inline_bundle_is_safe_inside_a_script_element():
             "jax/output/HTML-CSS/fonts/STIX-Web/fontdata.js"} <= set(files)
     body = inline_bundle()[len("<script>"):-len("</script>")]
     assert "</script" not in body.lower() and "<!--" not in body
+
+
+def test_report_text_shows_control_characters_as_escapes():
+    from coursectl.grading.report import SubmissionResult, render_text, summarize
+
+    evil = "mallory\x1b]52;c;ZWNobw==\x07\x1b[2J\u202e"
+    results = [SubmissionResult(student=evil, status="failed", problems=["cell 'q1\x1b[31m': crashed\nhonest  graded 27/27"])]
+    meta = {"workers": 1, "seconds": 1.0, "network": "off"}
+    text = render_text("a1_rnn_cells", summarize(results), results, [("bad\nname\x1b[0m.ipynb", "link")], meta)
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "\\x1b]52" in text  # shown, escaped
+    assert not any(line.startswith("honest") or line.startswith("name") for line in text.splitlines())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +69,16 @@ def summarize(results: list[SubmissionResult]) -> dict:
     }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """Text from a submission (a student id from a file name, a file name, a problem that
+    quotes a cell) as it may reach a terminal: control characters, ANSI escapes and
+    bidirectional overrides shown as escapes, never acted on."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
 def render_text(assignment: str, summary: dict, results: list[SubmissionResult], unplaced: list,
                 meta: dict) -> str:
     s = summary
@@ -101,13 +112,13 @@ def render_text(assignment: str, summary: dict, results: list[SubmissionResult],
         lines.append(f"  {name:<28} {100 * p['rate']:5.1f}%  ({p['passed']}/{p['of']})")
     bad = [r for r in results if r.problems or r.status != "graded"]
     lines += ["", f"submissions with problems ({len(bad)}):"]
-    width = max((len(r.student) for r in bad), default=0)
+    width = max((len(printable(r.student)) for r in bad), default=0)
     for r in bad:
-        lines.append(f"  {r.student:<{width}}  {r.status.upper() if r.status != 'graded' else 'graded':<6} "
-                     f"{r.score:g}/{r.max_score:g}  {r.reason or 'no reason recorded'}")
+        lines.append(f"  {printable(r.student):<{width}}  {r.status.upper() if r.status != 'graded' else 'graded':<6} "
+                     f"{r.score:g}/{r.max_score:g}  {printable(r.reason or 'no reason recorded')}")
     if unplaced:
         lines += ["", f"files not placed ({len(unplaced)}):"]
-        lines += [f"  {name}: {why}" for name, why in unplaced]
+        lines += [f"  {printable(name)}: {printable(why)}" for name, why in unplaced]
     return "\n".join(lines) + "\n"
 
 
