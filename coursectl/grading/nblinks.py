@@ -15,15 +15,23 @@ processes alike) changes three steps of nbgrader 0.9.6's ``Autograde``:
 * ``init_assignment`` (the copy into autograded/): only regular files are copied, read
   through safefs; links, hard links, devices, FIFOs and sockets are named and left out;
 * ``CourseDirectory.get_existing_timestamp``: timestamp.txt is read only when it is a
-  small regular file, and an unreadable one is a warning, not the end of the run.
+  small regular file, and an unreadable one is a warning, not the end of the run;
+* ``nbgrader collect`` (the default exchange's copy from the world-writable inbound
+  folder into submitted/): only regular files and folders are copied, so a link planted
+  in the exchange cannot turn the solution into a student's submitted file; and an
+  inbound folder whose name carries no valid time stamp is collected as the oldest
+  submission, with a warning, instead of ending `nbgrader collect` for everyone.
 
 Everything else nbgrader does is unchanged.
 """
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import os
+import posixpath
 import stat
+from collections import defaultdict
 from pathlib import Path
 
 from . import safefs
@@ -56,13 +64,44 @@ def _notebook_problem(path: str) -> str | None:
     return safefs.kind_problem(st)
 
 
+def copy_submission(src: str, dest: str, ignore, log) -> None:
+    """shutil.copytree(src, dest, ignore=ignore) for regular files and folders only;
+    everything else is named in a warning and left out."""
+    listing = safefs.scan(src)  # Refused when src itself is a link
+    for bad in listing.refused:
+        log.warning("Not collecting %s/%s", safefs.shown(src), bad.line())
+    folders = set(listing.dirs)
+    children = defaultdict(list)
+    for rel in listing.dirs + listing.files:
+        children[posixpath.dirname(rel)].append(rel)
+    root = Path(dest)
+
+    def visit(folder: str) -> None:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        names = [posixpath.basename(rel) for rel in children[folder]]
+        skipped = set(ignore(os.path.join(src, folder), names)) if ignore else set()
+        for rel in children[folder]:
+            if posixpath.basename(rel) in skipped:
+                continue
+            if rel in folders:
+                visit(rel)
+            else:
+                try:
+                    safefs.copy_under(src, rel, root / rel)
+                except safefs.Refused as exc:
+                    log.warning("Not collecting %s/%s: %s", safefs.shown(src), safefs.shown(rel), exc)
+
+    visit("")
+
+
 def install() -> None:
     """Patch nbgrader's Autograde (once per process); see the module docstring."""
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
     from nbgrader.converters.base import BaseConverter, NbGraderException
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import parse_utc
+    from nbgrader.exchange.default.collect import ExchangeCollect
+    from nbgrader.utils import ignore_patterns, parse_utc
 
     if getattr(Autograde, "_course_links_guarded", False):
         return
@@ -153,6 +192,45 @@ def install() -> None:
             self.log.warning("Invalid timestamp in %s/timestamp.txt; graded as on time", safefs.shown(dest_path))
             return None
 
+    def collect_do_copy(self, src, dest, log=None):
+        size = self.get_size(src)
+        if size > 1000 * self.coursedir.max_dir_size:
+            self.log.error("Directory size is too big")
+            raise RuntimeError(f"Directory size is too big. Size is {size}, maximum size is "
+                               f"{1000 * self.coursedir.max_dir_size}")
+        ignore = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
+                                 max_file_size=self.coursedir.max_file_size, log=self.log)
+        try:
+            copy_submission(src, dest, ignore, self.log)
+        except safefs.Refused as exc:
+            self.log.warning("Not collecting %s: %s", safefs.shown(src), exc)
+            return
+        if self.coursedir.groupshared:  # as nbgrader does: group read-write
+            for dirname, _, filenames in os.walk(dest):
+                for path, bits, mask in [(dirname, 0o2770, 0o2777)] + [
+                        (os.path.join(dirname, f), 0o660, 0o777) for f in filenames]:
+                    mode = os.stat(path).st_mode
+                    if mode & bits != bits:
+                        try:
+                            os.chmod(path, (mode | bits) & mask)
+                        except PermissionError:
+                            self.log.warning("Could not update permissions of %s to make it groupshared", path)
+
+    plain_path_to_record = ExchangeCollect._path_to_record
+
+    def path_to_record(self, path):
+        parts = os.path.split(path)[1].rsplit("+", 3)
+        try:
+            if len(parts) >= 3:
+                parse_utc(parts[2])
+        except (ValueError, OverflowError, TypeError):
+            self.log.warning("No valid time stamp in the name %s: collected as the oldest submission",
+                             safefs.shown(path))
+            return {"username": parts[0], "filename": os.path.split(path)[1], "timestamp": datetime.datetime.min}
+        return plain_path_to_record(self, path)
+
+    ExchangeCollect.do_copy = collect_do_copy
+    ExchangeCollect._path_to_record = path_to_record
     Autograde.init_notebooks = init_notebooks
     BaseConverter.init_assignment = base_init_assignment
     Autograde.init_assignment = autograde_init_assignment

@@ -274,3 +274,29 @@ def test_nbgrader_reads_no_fifo_or_link_as_timestamp(tmp_path):
     os.unlink(tmp_path / "timestamp.txt")
     (tmp_path / "timestamp.txt").write_text("2026-01-02 03:04:05.000000 UTC")
     assert CourseDirectory().get_existing_timestamp(str(tmp_path)).year == 2026
+
+
+@slow
+def test_nbgrader_collect_copies_no_link_and_no_name_stops_it(tmp_path):
+    """`nbgrader collect` reads the exchange's inbound folder, which every student can
+    write: a planted link is not collected, and a folder name without a valid time
+    stamp is collected with a warning instead of ending the collection."""
+    course = _course(tmp_path)
+    inbound = course / "exchange" / "seqcourse" / "inbound"
+    ts = "2026-01-02 03:04:05.000000 UTC"
+    for student, name in (("linker", f"linker+{A}+{ts}+r1"), ("good", f"good+{A}+{ts}+r2"),
+                          ("stamp", f"stamp+{A}+not a time+r3")):
+        folder = inbound / name
+        folder.mkdir(parents=True)
+        nbformat.write(tiny.good(), folder / "tiny.ipynb")
+        (folder / "timestamp.txt").write_text(ts)
+    (inbound / f"linker+{A}+{ts}+r1" / "tiny.ipynb").unlink()
+    os.symlink(course / "source" / A / "tiny.ipynb", inbound / f"linker+{A}+{ts}+r1" / "tiny.ipynb")
+    os.symlink(KEY, inbound / f"linker+{A}+{ts}+r1" / "key.json")
+    proc = nbgrader(course, "collect", A)
+    sub = course / "submitted"
+    assert (sub / "good" / A / "tiny.ipynb").exists()
+    assert (sub / "stamp" / A / "tiny.ipynb").exists()
+    assert "No valid time stamp" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in (sub / "linker" / A).iterdir()) == ["timestamp.txt"]
+    assert "Not collecting" in proc.stdout + proc.stderr
