@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import re
 import xml.etree.ElementTree as ET
 
@@ -303,6 +304,7 @@ def clean_output(output) -> None:
     output["metadata"] = clean_output_metadata(output.get("metadata", {}) or {}, list(data))
 
 
+PRINTED_RESOURCES = ("student", "first_name", "last_name", "notebook_path")
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -323,6 +325,12 @@ class SanitizeNotebook(Preprocessor):
 
     def preprocess(self, nb, resources):
         nb.metadata.pop("widgets", None)  # widget state is rendered into <script> tags
+        if self.for_display and isinstance(resources, dict):
+            # the formgrader's page prints these into markup and attributes as they are;
+            # names come from an LMS roster, ids from folder and file names
+            for key in PRINTED_RESOURCES:
+                if isinstance(resources.get(key), str):
+                    resources[key] = html.escape(resources[key], quote=True)
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):

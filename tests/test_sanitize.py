@@ -295,7 +295,9 @@ def _course_exporter(template: str):
 
 RESOURCES = {"nbgrader": {"notebook": "a1", "score": 1.0, "max_score": 2.0, "late_penalty": 0},
              "base_url": "", "index": 0, "total": 1, "notebook_id": "a1", "assignment_id": "a1",
-             "submission_id": "s", "student": "mallory"}
+             "submission_id": "s", "student": f'mallory"><img src=x onerror="{RUN}">',
+             "first_name": f"<script>{RUN}</script>", "last_name": f"<svg onload='{RUN}'>",
+             "notebook_path": f'course/autograded/m" onmouseover="{RUN}/a1.ipynb'}
 
 
 @pytest.mark.parametrize("template", ["feedback", "formgrade"])
