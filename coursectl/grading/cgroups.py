@@ -145,22 +145,42 @@ def _v1_mount(root: str, controller: str) -> str | None:
     return None
 
 
+def _v2_base(root: str, own: str) -> tuple[str | None, str]:
+    """(the group to make job groups in, or None and why). Controllers can be enabled
+    below a group only while no process lives in it ("no internal processes"), except in
+    the root: so the grader's own group when it is the root or already passes memory and
+    pids down, else its parent (job groups as siblings of the grader's group) when the
+    parent gives the grader's group both and the grader may write there."""
+    available = set(_read(os.path.join(own, "cgroup.controllers")).split())
+    missing = [c for c in CONTROLLERS if c not in available]
+    if missing:
+        return None, (f"cgroup v2 without the {' and '.join(missing)} controller in {own} "
+                      "(not delegated to the grader)")
+    enabled = set(_read(os.path.join(own, "cgroup.subtree_control")).split())
+    if own == root or all(c in enabled for c in CONTROLLERS):
+        if _writable(own):
+            return own, ""
+        return None, f"cgroup v2 group {own} is not writable by the grader (run as root or in a delegated group)"
+    parent = os.path.dirname(own)
+    if _writable(parent):
+        return parent, ""
+    return None, (f"cgroup v2: the grader's group {own} holds processes, so no controller can be enabled "
+                  f"below it, and its parent {parent} is not writable by the grader (run as root, or start the "
+                  "grader in a delegated group with memory and pids enabled below it)")
+
+
 def detect(root: str = ROOT, proc_cgroup: str = PROC_CGROUP) -> Mechanism:
     """How job groups can be made here: v2, else v1, else none (with the reason)."""
     v2_path, v1_paths = _own_groups(proc_cgroup)
     if os.path.isfile(os.path.join(root, "cgroup.controllers")):  # the unified hierarchy alone
         if v2_path is None:
             return Mechanism("none", why="cgroup v2 is mounted but this process's group is unknown")
-        base = os.path.normpath(os.path.join(root, v2_path.lstrip("/")))
-        available = set(_read(os.path.join(base, "cgroup.controllers")).split())
-        missing = [c for c in CONTROLLERS if c not in available]
-        if missing:
-            return Mechanism("none", why=f"cgroup v2 without the {' and '.join(missing)} controller "
-                                         f"in {base} (not delegated to the grader)")
-        if not _writable(base):
-            return Mechanism("none", why=f"cgroup v2 group {base} is not writable by the grader "
-                                         "(run as root or in a delegated group)")
-        swap = os.path.isfile(os.path.join(base, "memory.swap.max")) or base == root
+        own = os.path.normpath(os.path.join(root, v2_path.lstrip("/")))
+        base, why = _v2_base(os.path.normpath(root), own)
+        if base is None:
+            return Mechanism("none", why=why)
+        swap = os.path.isfile(os.path.join(base, "memory.swap.max")) or os.path.isfile(
+            os.path.join(own, "memory.swap.max")) or base == os.path.normpath(root)
         return Mechanism("cgroup v2", {c: base for c in CONTROLLERS}, swap=swap)
     bases, missing = {}, []
     for ctl in CONTROLLERS:

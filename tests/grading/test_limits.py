@@ -127,13 +127,41 @@ def _v1_tree(root: Path, *, memsw: bool = True, pids: bool = True) -> Path:
 
 
 def test_detects_cgroup_v2_in_the_graders_own_group(tmp_path):
+    # A delegated group that already passes memory and pids down: job groups inside it.
     root = _tree(tmp_path / "cg", {"cgroup.controllers": "cpu io memory pids\n",
                                   "grading.slice/cgroup.controllers": "memory pids\n",
+                                  "grading.slice/cgroup.subtree_control": "memory pids\n",
                                   "grading.slice/memory.swap.max": "max\n"})
     mech = cgroups.detect(str(root), _proc_cgroup(tmp_path, "0::/grading.slice\n"))
     assert mech.kind == "cgroup v2" and mech.swap
     assert mech.bases == {"memory": str(root / "grading.slice"), "pids": str(root / "grading.slice")}
     assert mech.describe() == "cgroup v2 (memory and pids controllers)"
+
+
+def test_cgroup_v2_group_holding_processes_makes_job_groups_beside_it(tmp_path):
+    # "No internal processes": nothing can be enabled below the grader's own group, so
+    # job groups go into its parent, which already gives the grader's group both.
+    root = _tree(tmp_path / "cg", {"cgroup.controllers": "memory pids\n",
+                                  "user.slice/cgroup.controllers": "memory pids\n",
+                                  "user.slice/session-1.scope/cgroup.controllers": "memory pids\n",
+                                  "user.slice/session-1.scope/cgroup.procs": "1234\n"})
+    mech = cgroups.detect(str(root), _proc_cgroup(tmp_path, "0::/user.slice/session-1.scope\n"))
+    assert mech.kind == "cgroup v2" and mech.bases["memory"] == str(root / "user.slice")
+
+
+def test_cgroup_v2_without_a_writable_place_is_none(tmp_path):
+    root = _tree(tmp_path / "cg", {"cgroup.controllers": "memory pids\n",
+                                  "user.slice/cgroup.controllers": "memory pids\n",
+                                  "user.slice/session-1.scope/cgroup.controllers": "memory pids\n"})
+    (root / "user.slice").chmod(0o555)
+    try:
+        mech = cgroups.detect(str(root), _proc_cgroup(tmp_path, "0::/user.slice/session-1.scope\n"))
+    finally:
+        (root / "user.slice").chmod(0o755)
+    if os.geteuid() == 0:  # root may write anywhere: the parent is then used
+        assert mech.kind == "cgroup v2"
+    else:
+        assert mech.kind == "none" and "holds processes" in mech.why
 
 
 def test_cgroup_v2_without_delegated_controllers_is_none(tmp_path):
@@ -181,9 +209,11 @@ def test_job_group_v1_gets_memory_with_swap_and_process_caps(tmp_path):
 
 
 def test_job_group_v2_enables_controllers_and_turns_swap_off(tmp_path):
-    root = _tree(tmp_path / "cg", {"cgroup.controllers": "memory pids\n", "g/cgroup.controllers": "memory pids\n",
-                                  "g/cgroup.subtree_control": "", "g/memory.swap.max": "max\n"})
-    mech = cgroups.detect(str(root), _proc_cgroup(tmp_path, "0::/g\n"))
+    # The grader in the root group (a VM, or a container with the host's cgroups): the
+    # controllers are enabled for the job groups below it.
+    root = _tree(tmp_path / "cg", {"cgroup.controllers": "memory pids\n", "cgroup.subtree_control": ""})
+    mech = cgroups.detect(str(root), _proc_cgroup(tmp_path, "0::/\n"))
+    assert mech.bases == {"memory": str(root), "pids": str(root)}
     # A real kernel makes these files when the group is made; a fake tree needs them first.
     real_mkdir = os.mkdir
 
@@ -199,7 +229,7 @@ def test_job_group_v2_enables_controllers_and_turns_swap_off(tmp_path):
         os.mkdir = real_mkdir
     folder = Path(job.dirs["memory"])
     assert job.dirs["pids"] == str(folder) and job.procs_files() == [str(folder / "cgroup.procs")]
-    assert (root / "g" / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (root / "cgroup.subtree_control").read_text() == "+memory +pids"
     assert (folder / "memory.max").read_text() == str(100 * 2**20)
     assert (folder / "memory.swap.max").read_text() == "0" and job.swap_capped
     assert (folder / "pids.max").read_text() == "10"
@@ -272,3 +302,253 @@ def test_groups_of_dead_graders_are_swept(tmp_path):
     finally:
         cgroups.remove_job(mine)
         cgroups.remove_job(stale)
+
+
+# --------------------------------------------------------------------------- bombs beside an honest submission
+
+A1 = "a1_rnn_cells"
+A1_NB = f"{A1}.ipynb"
+BOMB_CELL = "lstm_cell"        # the bomb runs first thing in this answer cell, then the release's code
+SLEEP_MARK = "313.25"          # fork-bomb children become `sleep 313.25`: easy to find if left behind
+BOMBS = {
+    # Wide fork bomb: every child holds its slot (as `sleep`), the parent forks on.
+    "fork": f"""import os
+kids = 0
+try:
+    while kids < 3000:
+        if os.fork() == 0:
+            try:
+                os.execv("/bin/sleep", ["sleep", "{SLEEP_MARK}"])
+            finally:
+                os._exit(0)
+        kids += 1
+except OSError as exc:
+    print("fork refused:", type(exc).__name__)
+print("forks", kids)
+""",
+    # A child fills a memfd (shared memory: not address space) past the job's cap.
+    "memfd": """import os
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.memfd_create("hog")
+        os.ftruncate(fd, 2600 * 2**20)
+        chunk = b"x" * (16 * 2**20)
+        done = 0
+        while done < 2600 * 2**20:
+            done += os.write(fd, chunk)
+        print("hog wrote", done // 2**20, "MB", flush=True)
+    finally:
+        os._exit(0)
+print("hog child status", os.waitpid(pid, 0)[1])
+""",
+    # 1 GB of shared memory (fits the cap), then every tmpfs of the sandbox filled to its
+    # size (/dev/shm, /tmp, HOME, the working folder: 832 MB), which does not fit.
+    "shm": """import os
+ballast = os.memfd_create("ballast")
+for _ in range(64):
+    os.write(ballast, b"x" * (16 * 2**20))
+filled = 0
+for folder in ("/dev/shm", "/tmp", os.path.expanduser("~"), os.getcwd()):
+    try:
+        with open(os.path.join(folder, "fill.bin"), "wb") as fh:
+            while True:
+                fh.write(b"x" * 2**20)
+                fh.flush()
+                filled += 1
+    except OSError as exc:
+        print(folder, type(exc).__name__)
+print("filled", filled, "MB")
+""",
+    # Small stacks, so that the address-space cap is not what stops it.
+    "threads": """import threading, time
+threading.stack_size(64 * 1024)
+n = 0
+try:
+    while n < 5000:
+        threading.Thread(target=time.sleep, args=(120,), daemon=True).start()
+        n += 1
+except RuntimeError as exc:
+    print("thread refused:", exc)
+print("threads", n)
+""",
+}
+MEMORY_MB = 2048               # a1's kernel fits (its address space too); 1 GB more plus the tmpfs total does not
+
+
+def _require_job_limits():
+    problem = sandbox.unavailable()
+    mech = cgroups.detect()
+    if problem or mech.kind == "none":
+        why = problem or mech.why
+        if os.environ.get("CI"):
+            pytest.fail(f"whole-job limits cannot be tested here: {why}")
+        pytest.skip(f"whole-job limits cannot be tested here: {why}")
+
+
+def _bomb_notebook(code: str):
+    from nbcourse import REPO, cell_by_id
+
+    nb = nbformat.read(REPO / "release" / A1 / A1_NB, as_version=4)
+    cell = cell_by_id(nb, BOMB_CELL)
+    cell.source = code + "\n\n" + cell.source
+    return nb
+
+
+def _bomb_output(course: Path, student: str) -> str:
+    from nbcourse import cell_by_id
+
+    nb = nbformat.read(course / "autograded" / student / A1 / A1_NB, as_version=4)
+    outs = cell_by_id(nb, BOMB_CELL).get("outputs", [])
+    return "\n".join(str(o.get("text") or o.get("evalue") or "") for o in outs)
+
+
+def _stale_groups() -> list[str]:
+    """Job groups whose grader is gone (groups of graders still running, say another
+    test process's, are theirs to remove)."""
+    out = []
+    for folder in cgroups.leftovers():
+        owner = os.path.basename(folder)[len(cgroups.PREFIX):].split("-")[0]
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            out.append(folder)
+    return out
+
+
+def _marked_processes() -> list[str]:
+    return subprocess.run(["pgrep", "-af", f"sleep {SLEEP_MARK}"], capture_output=True, text=True).stdout.split("\n")[:-1]
+
+
+class _Responsiveness:
+    """Starts a trivial process on the host every half second; records the slowest start."""
+
+    def __init__(self):
+        self.worst = 0.0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.5):
+            t = time.monotonic()
+            subprocess.run(["true"], timeout=120)
+            self.worst = max(self.worst, time.monotonic() - t)
+            self.samples += 1
+
+    def stop(self) -> "_Responsiveness":
+        self._stop.set()
+        self._thread.join()
+        return self
+
+
+def _total(course: Path, student: str) -> float:
+    from nbgrader.api import MissingEntry
+
+    try:
+        return sum(s or 0.0 for s, _ in scores(course, A1, student).values())
+    except MissingEntry:
+        return 0.0
+
+
+@pytest.fixture(scope="module")
+def bombed(tmp_path_factory):
+    from nbcourse import BIN, REPO, make_course, nbgrader, read_json
+
+    _require_job_limits()
+    course = make_course(tmp_path_factory.mktemp("bombs"), A1)
+    nbgrader(course, "generate_assignment", A1, "--force")
+    submit(course, "honest", A1, REPO / "source" / A1 / A1_NB, name=A1_NB)
+    submit(course, "release", A1, REPO / "release" / A1 / A1_NB)
+    for name, code in BOMBS.items():
+        submit(course, f"bomb_{name}", A1, _bomb_notebook(code), name=A1_NB)
+    watch = _Responsiveness()
+    start = time.monotonic()
+    proc = subprocess.run([str(BIN / "course"), "grade", A1, "--workers", "2", "--memory-mb", str(MEMORY_MB),
+                           "--cell-timeout", "60", "--timeout", "600"],
+                          cwd=course, capture_output=True, text=True, timeout=1500)
+    seconds = time.monotonic() - start
+    watch.stop()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    reasons = {r["student"]: r["problems"] for r in read_json(course / "reports" / A1 / "report.json")["submissions"]}
+    return course, proc.stdout, reasons, seconds, watch
+
+
+@pytest.mark.slow
+def test_honest_submission_beside_bombs_keeps_full_marks(bombed):
+    course, _, reasons, *_ = bombed
+    got = scores(course, A1, "honest")
+    assert all(s == m for s, m in got.values()) and sum(m for _, m in got.values()) == 27, got
+    assert reasons["honest"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bomb", list(BOMBS))
+def test_bomb_scores_no_more_than_the_release(bombed, bomb):
+    course, *_ = bombed
+    assert _total(course, f"bomb_{bomb}") <= _total(course, "release")
+
+
+@pytest.mark.slow
+def test_each_bomb_was_stopped_by_the_whole_job_caps(bombed):
+    course, _, reasons, *_ = bombed
+    fork = _bomb_output(course, "bomb_fork")
+    assert "fork refused" in fork and int(fork.split("forks")[-1].split()[0]) < 256, fork
+    assert any("cap of 256 processes and threads" in p for p in reasons["bomb_fork"]), reasons["bomb_fork"]
+    threads = _bomb_output(course, "bomb_threads")
+    assert "thread refused" in threads and int(threads.split("threads")[-1].split()[0]) < 256, threads
+    assert any("cap of 256 processes and threads" in p for p in reasons["bomb_threads"])
+    # Shared memory and tmpfs count against the job's memory: neither gets its fill.
+    assert "hog wrote" not in _bomb_output(course, "bomb_memfd")
+    assert "filled" not in _bomb_output(course, "bomb_shm")
+    for bomb in ("memfd", "shm"):
+        assert any(f"whole-job memory cap ({MEMORY_MB} MB" in p for p in reasons[f"bomb_{bomb}"]), reasons
+
+
+@pytest.mark.slow
+def test_bombs_leave_the_machine_responsive_and_clean(bombed):
+    _, text, _, seconds, watch = bombed
+    assert seconds < 900
+    assert watch.samples > 10 and watch.worst < 5.0, (watch.samples, watch.worst)
+    assert ("whole-job limits: cgroup v" in text and
+            f"per submission: memory {MEMORY_MB} MB and 256 processes and threads" in text), text[:2000]
+    assert _stale_groups() == []
+    assert _marked_processes() == []
+
+
+# For plain nbgrader (its own Execute gives up on a kernel that fails): the children
+# exit after a moment and the parent reaps them, so the notebook runs to its end.
+BRIEF_FORK_BOMB = """import os
+kids = 0
+try:
+    while kids < 3000:
+        if os.fork() == 0:
+            try:
+                os.execv("/bin/sleep", ["sleep", "2"])
+            finally:
+                os._exit(0)
+        kids += 1
+except OSError as exc:
+    print("fork refused:", type(exc).__name__)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+print("forks", kids)
+"""
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_autograde_applies_the_job_group(tmp_path):
+    from nbcourse import REPO, make_course, nbgrader
+
+    _require_job_limits()
+    course = make_course(tmp_path, A1)
+    nbgrader(course, "generate_assignment", A1, "--force")
+    submit(course, "bomb_fork", A1, _bomb_notebook(BRIEF_FORK_BOMB), name=A1_NB)
+    nbgrader(course, "autograde", A1, "--force", timeout=900)
+    fork = _bomb_output(course, "bomb_fork")
+    assert "fork refused" in fork and int(fork.split("forks")[-1].split()[0]) < 256, fork
+    assert _stale_groups() == []
