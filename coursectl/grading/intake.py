@@ -190,7 +190,8 @@ def find_submissions(course: Path, assignment: str, intake: Intake | None = None
                 intake.students[sdir.name] = adir
             else:
                 note = f" (to {safefs.shown(os.readlink(adir))!r})" if stat.S_ISLNK(ast.st_mode) else ""
-                intake.refused[sdir.name] = (f"submitted/{sdir.name}/{assignment} is {safefs.kind_problem(ast)}{note}, "
+                intake.refused[sdir.name] = (f"submitted/{sdir.name}/{assignment} is "
+                                             f"{safefs.kind_problem(ast) or 'a file'}{note}, "
                                              "not a folder: not followed (0 points)")
         for item in sdir.iterdir():
             if item.suffix.lower() in (".ipynb", ".json", ".zip", ".py") and not item.is_symlink() and item.is_file():
@@ -428,9 +429,10 @@ def from_canvas_zip(zip_path: Path, course: Path, assignment: str, roster: Roste
             except (ValueError, OSError) as exc:
                 intake.refuse_file(raw, f"cannot be placed ({exc})", student)
                 continue
-            if info.orig_filename.encode("cp437", errors="replace") in fixed:
+            if fixed and not info.flag_bits & 0x800 and info.orig_filename.encode("cp437", "replace") in fixed:
                 intake.problems.setdefault(student, []).append(
-                    f"{safefs.shown(raw)}: name marked UTF-8 but is not (read as cp437, placed as {safefs.shown(fname)!r})")
+                    f"{safefs.shown(raw)}: name marked UTF-8 but is not "
+                    f"(read as cp437, placed as {safefs.shown(fname)!r})")
             intake.placed.append((raw, student, state))
             if late:
                 intake.late.add(student)
