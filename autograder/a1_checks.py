@@ -326,6 +326,8 @@ def _model_case(rng, label, B, T, D, H, L, bias=True, given=False, grads=False, 
         for layer in range(L):
             weights.update(_layer_weights(rng, _BLOCKS[mode], H, D if layer == 0 else dirs * H, bias,
                                           f"_l{layer}{suffix}"))
+    if mode == "RNN_RELU":  # positive biases: a top layer all zero after its ReLU would hide most mistakes
+        weights = {k: v.abs() if k.startswith("bias") else v for k, v in weights.items()}
     weights["fc.weight"], weights["fc.bias"] = _uniform(rng, (K, dirs * H), dirs * H), _uniform(rng, (K,), dirs * H)
     x = _normal(rng, B, T, D)
     state = [_normal(rng, L, B, H) for _ in range(2 if lstm else 1)] if given else None
