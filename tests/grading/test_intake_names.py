@@ -24,7 +24,7 @@ from coursectl.grading import intake, safefs, staging
 
 A = "tiny"
 GOOD = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
-HYPO = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYPO = settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def raw_zip(path: Path, entries) -> Path:
