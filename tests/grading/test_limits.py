@@ -552,3 +552,19 @@ def test_plain_nbgrader_autograde_applies_the_job_group(tmp_path):
     fork = _bomb_output(course, "bomb_fork")
     assert "fork refused" in fork and int(fork.split("forks")[-1].split()[0]) < 256, fork
     assert _stale_groups() == []
+
+
+@pytest.mark.slow
+def test_dask_workers_apply_the_job_group_with_the_chosen_process_cap(tmp_path):
+    _require_job_limits()
+    course = tiny.make_course(tmp_path)
+    submit(course, "good", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
+    submit(course, "bomb", tiny.ASSIGNMENT, tiny.with_cell(BRIEF_FORK_BOMB), name="tiny.ipynb")
+    run = grade_assignment(course, tiny.ASSIGNMENT, cluster="local:2", max_processes=64, progress=False)
+    assert scores(course, tiny.ASSIGNMENT, "good") == FULL
+    nb = nbformat.read(course / "autograded" / "bomb" / tiny.ASSIGNMENT / "tiny.ipynb", as_version=4)
+    out = "\n".join(str(o.get("text", "")) for c in nb.cells if "os.fork" in c.source for o in c.get("outputs", []))
+    assert "fork refused" in out and int(out.split("forks")[-1].split()[0]) < 64, out
+    assert "per submission: memory 4096 MB and 64 processes and threads" in run.text
+    assert "cap of 64 processes and threads" in run.result("bomb").reason
+    assert _stale_groups() == []
