@@ -17,7 +17,9 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from coursectl.preprocessors import HideHiddenTests, SoftenWarnings
 from coursectl.nbg import ensure_exchange, html_template_dirs
 from coursectl.sanitize import SanitizeNotebook, SanitizeStoredOutputs
-from coursectl.trusted import CollectVerdicts, InjectProbes, TrustedSaveAutoGrades
+from coursectl.trusted import InjectProbes
+# the trusted steps, with extra credit (0-point cells whose hidden check awards points)
+from coursectl.extra_credit import ExtraCreditSaveAutoGrades, ExtraCreditVerdicts
 
 c = get_config()  # noqa: F821 (provided by traitlets)
 
@@ -67,12 +69,12 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Autograde.autograde_preprocessors = [
     InjectProbes,
     Execute,
-    CollectVerdicts,
+    ExtraCreditVerdicts,
     SoftenWarnings,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
-    TrustedSaveAutoGrades,
+    ExtraCreditSaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,
     SanitizeStoredOutputs,  # last, after the scores are saved: the stored notebook is clean

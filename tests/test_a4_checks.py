@@ -3,6 +3,7 @@ the solution earns every point, the release stubs none, each mutant loses points
 unit with a message that names the mistake, and no check raises or writes to stderr."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import nbformat
@@ -37,7 +38,12 @@ PRELUDE = "import math\nimport numpy as np\nimport torch\nimport torch.nn.functi
 
 
 def _points(grade_id: str) -> float:
-    return grade_points(SOURCE_NB, grade_id)
+    """What the unit awards: the grade cell's points, or for the extra-credit cell (worth 0,
+    coursectl/extra_credit.py) the points its hidden check is called with."""
+    points = grade_points(SOURCE_NB, grade_id)
+    if points == 0:
+        points = float(re.search(r"points=([0-9.]+)\)", cell_by_id(SOURCE_NB, grade_id).source).group(1))
+    return points
 
 
 def _namespace(nb, replace: dict[str, str] | None = None) -> dict:

@@ -13,6 +13,9 @@ from assignment_suite import AssignmentSuite, grade_cells
 from nbcourse import cell_by_id
 
 
+EXTRA_CREDIT = "test_maximize_activation"  # worth 0 points; its hidden check's 2 points are extra credit
+
+
 class TestA4(AssignmentSuite):
     assignment = "a4_visualizing"
     mutant_set = "a4"
@@ -20,14 +23,53 @@ class TestA4(AssignmentSuite):
                     "check_activation_stats", "check_maximize_activation", "check_deconv_project",
                     "check_occlusion_map", "check_row_rnn", "a4_checks")
 
+    @classmethod
+    def autograded(cls) -> dict[str, float]:
+        """The grade cells that count towards the maximum; the extra-credit cell has its own tests."""
+        return {k: v for k, v in super().autograded().items() if k != EXTRA_CREDIT}
+
     def test_grade_cells_and_points(self):
         source = nbformat.read(self.source_nb(), as_version=4)
         assert self.autograded() == {"test_to_grayscale": 2, "test_small_cnn": 2, "test_log_run": 2,
                                      "test_filter_grid": 2, "test_activation_stats": 2,
-                                     "test_maximize_activation": 2, "test_deconv_project": 3,
-                                     "test_occlusion_map": 3, "test_row_rnn": 3}
+                                     "test_deconv_project": 3, "test_occlusion_map": 3, "test_row_rnn": 3}
         manual = grade_cells(source, "markdown")
         assert manual == {"q_tuning": 2, "q_filters": 2, "q_zeiler_fergus": 6, "q_rnn_comparison": 4}
+        extra = cell_by_id(source, EXTRA_CREDIT)
+        assert extra.metadata["nbgrader"]["points"] == 0
+        assert "check_maximize_activation(maximize_activation, points=2)" in extra.source
+        assert sum(grade_cells(source, "code").values()) + sum(manual.values()) == 33
+
+    def test_intro_table_agrees_with_the_points(self):
+        intro = nbformat.read(self.source_nb(), as_version=4).cells[0].source
+        assert "Autograded: 19 points, plus 2 points of extra credit" in intro and "written: 14 points" in intro
+        assert "The maximum is\n33 points" in intro and "35" not in intro
+
+    @pytest.mark.slow
+    def test_maximize_activation_is_extra_credit(self, graded_class):
+        """nbgrader's extra credit: the solution earns 2 above a maximum of 33, the release
+        nothing, and a wrong maximize_activation less than 2."""
+        from nbgrader.api import Gradebook
+
+        course, expected, _ = graded_class
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            def grade(student):
+                sub = gb.find_submission(self.assignment, student)
+                (nb,) = sub.notebooks
+                return sub, next(g for g in nb.grades if g.name == EXTRA_CREDIT)
+
+            sub, g = grade("solution")
+            assert (g.max_score, g.auto_score, g.extra_credit) == (0.0, 0.0, 2.0)
+            assert sub.max_score == 33.0
+            assert sub.score == sum(self.autograded().values()) + 2.0  # written answers not graded yet
+            assert not grade("release")[1].extra_credit
+            wrong = [s for s, loses in expected.items() if EXTRA_CREDIT in loses and s != "release"]
+            assert wrong, "no mutant of maximize_activation"
+            for student in wrong:
+                assert (grade(student)[1].extra_credit or 0.0) < 2.0, student
+            for student, loses in expected.items():
+                if EXTRA_CREDIT not in loses and student != "release":
+                    assert grade(student)[1].extra_credit == 2.0, student
 
     def test_every_grade_cell_lists_what_its_hidden_tests_check(self):
         source = nbformat.read(self.source_nb(), as_version=4)

@@ -218,6 +218,8 @@ def merge_grades(gb: Gradebook, assignment: str, student: str, grades: dict) -> 
             if rec is not None:
                 g.auto_score = rec["auto_score"]
                 g.needs_manual_grade = rec["needs_manual_grade"]
+                if not g.max_score and rec.get("extra_credit") is not None:  # autograded extra credit
+                    g.extra_credit = rec["extra_credit"]                     # (coursectl/extra_credit.py)
         for c in nb.comments:
             if c.name in mine["comments"]:
                 c.auto_comment = mine["comments"][c.name]
