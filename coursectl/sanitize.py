@@ -104,11 +104,12 @@ _CLEANER = bleach.Cleaner(
 )
 
 
-def clean_html(html) -> str:
-    """``html`` with only allow-listed tags, attributes, URLs and CSS left live."""
-    if isinstance(html, bytes):
-        html = html.decode("utf-8", "replace")
-    text = _STYLE_BLOCK.sub("", str(html))  # pandas' <style scoped> tables: drop, not show
+def clean_html(markup) -> str:
+    """``markup`` with only allow-listed tags, attributes, URLs and CSS left live (also the
+    Jinja filter ``clean_html`` of the course's HTML pages)."""
+    if isinstance(markup, bytes):
+        markup = markup.decode("utf-8", "replace")
+    text = _STYLE_BLOCK.sub("", str(markup))  # pandas' <style scoped> tables: drop, not show
     return _CLEANER.clean(text)
 
 
