@@ -348,6 +348,13 @@ def sweep(mech: Mechanism) -> list[str]:
     return removed
 
 
+def sweep_here() -> list[str]:
+    """``sweep`` on this machine, if it makes job groups: after a run, the groups of
+    grading processes killed at their wall-clock limit (they never removed theirs)."""
+    mech = detect()
+    return sweep(mech) if mech.kind != "none" else []
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

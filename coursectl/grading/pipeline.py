@@ -139,6 +139,9 @@ class GradingPipeline:
             self.runner.close()
             if not self.opts.work_dir:
                 shutil.rmtree(self.work, ignore_errors=True)
+            from .cgroups import sweep_here
+
+            sweep_here()  # job groups of grading processes killed at the wall-clock limit
         return self.finish()
 
     def prepare(self) -> None:

@@ -42,6 +42,7 @@ def test_hard_kill_when_a_submission_will_not_stop(tmp_path, monkeypatch):
     assert scores(course, tiny.ASSIGNMENT, "good") == FULL
     leftover = subprocess.run(["pgrep", "-f", "sleep 271.5"], capture_output=True, text=True).stdout
     assert leftover.strip() == "", "the killed submission's processes survived"
+    assert _stale_groups() == []  # the killed grading process's job group was swept after the run
 
 
 def test_any_concurrent_futures_executor_can_run_the_jobs(tmp_path):
