@@ -126,7 +126,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             return {"cgroup": None, "cgroup_why": "switched off"}
         mech = cgroups.detect()
         if mech.kind == "none":
-            return {"cgroup": None, "cgroup_why": mech.describe()}
+            return {"cgroup": None, "cgroup_why": mech.why}
         try:
             self._group = cgroups.create_job(memory_mb, max_processes, mechanism=mech)
             _LIVE_GROUPS.append(self._group)

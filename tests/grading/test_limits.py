@@ -88,6 +88,8 @@ def test_missing_assignment_in_gradebook_is_created_from_source(tmp_path, worker
 # cgroup trees, then the real mechanism of this machine; the slow ones grade bombs through
 # `course grade` and plain `nbgrader autograde`.
 
+import json  # noqa: E402
+import shutil  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -244,6 +246,37 @@ def test_machine_without_groups_refuses_a_job_group(tmp_path):
 def test_launcher_without_a_group_says_so():
     line = sandbox.apply_job_limits({"cgroup": None, "cgroup_why": "no control groups (test)"})
     assert line == "per-process limits only (no control groups (test))"
+
+
+def test_fallback_without_groups_caps_the_users_processes(tmp_path):
+    # RLIMIT_NPROC does not bind root: run the launcher (standard library only) as nobody.
+    python = "/usr/bin/python3"
+    if os.geteuid() != 0 or not os.path.exists(python):
+        pytest.skip("needs root (to run the launcher as another user) and /usr/bin/python3")
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="nproc-", dir="/tmp"))  # pytest's tmp_path is root's alone
+    shared.chmod(0o755)
+    status = shared / "status.jsonl"
+    status.touch()
+    status.chmod(0o666)
+    code = ("import os, time\nkids = 0\ntry:\n    while kids < 500:\n        if os.fork() == 0:\n"
+            "            time.sleep(2); os._exit(0)\n        kids += 1\nexcept OSError:\n    pass\nprint('forks', kids)\n")
+    opts = {"max_processes": 20, "status_file": str(status), "cgroup": None, "cgroup_why": "test"}
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    try:
+        proc = subprocess.run([python, "-I", sandbox.__file__, json.dumps(opts), "--", python, "-c", code],
+                              preexec_fn=as_nobody, capture_output=True, text=True, timeout=60)
+        note = json.loads(status.read_text().splitlines()[-1])
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert note["limits"].startswith("per-process limits only (test); RLIMIT_NPROC "), note
+    forks = int(proc.stdout.split()[-1])
+    assert forks <= 20, proc.stdout + proc.stderr  # what nobody already ran counts too
 
 
 def test_report_states_the_whole_job_mechanism_and_caps():
