@@ -1,8 +1,11 @@
 """Kernel launcher: puts one submission's kernel in a bubblewrap sandbox, under limits.
 
 Run as a plain script (``python -I sandbox.py OPTIONS_JSON -- KERNEL_CMD...``) so that it
-starts in milliseconds and imports nothing but the standard library. It sets the resource
-limits, then execs ``bwrap`` (Debian's bubblewrap), which starts the kernel in new user,
+starts in milliseconds and imports nothing but the standard library. It moves itself into
+the job's control group (made by the kernel manager, cgroups.py: one memory cap for all
+the job's processes, tmpfs and shared memory, and one cap on its processes and threads;
+without a group, RLIMIT_NPROC), sets the per-process limits, then execs ``bwrap``
+(Debian's bubblewrap), which starts the kernel in new user,
 mount, PID, IPC, UTS and network namespaces. jupyter_client sees the bwrap process: killing
 it kills the sandbox's whole PID namespace (``--die-with-parent``), so nothing a cell
 started survives its kernel.
