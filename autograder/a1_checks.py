@@ -60,7 +60,8 @@ NO_BUILTINS = "no torch.nn recurrent layers"
 # layers named in the source fail the unit, dynamic features hold it for review, and
 # torch's recurrent ops raise in the kernel while its probes run (``from_scratch``).
 FROM_SCRATCH = FromScratch(
-    name=NO_BUILTINS, literal_scan=static_guard.scan, advice=guards.ADVICE.strip("()"),
+    name=NO_BUILTINS, literal_scan=static_guard.scan, everything=static_guard.EVERYTHING,
+    advice=guards.ADVICE.strip("()"),
     kernel_ops=("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh", "rnn_relu",
                 "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell",
                 "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell", "_cudnn_rnn", "miopen_rnn",

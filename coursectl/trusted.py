@@ -17,6 +17,12 @@ In the autograde chain, around nbgrader's Execute:
    or raised never adds points. A grade cell whose hidden code is not a unit call keeps
    nbgrader's rule (full points unless it raised) but a printed number is ignored.
 
+A unit may declare a policy (``Unit(policy=...)``, e.g. ``autograder.from_scratch``): asked
+about the student's cells in step 1, it fails the unit (no probe cell), or holds it for
+review (the checks run, the score the checks gave is kept in the grade cell's metadata,
+the unit gets 0 automatic points and needs manual grading until ``course held`` releases
+it); its kernel-side guard is set up by a first cell inserted before any student code.
+
 All state passes between the steps in nbconvert's ``resources``, which the kernel never
 sees.
 """
@@ -232,7 +238,7 @@ class CollectVerdicts(NbGraderPreprocessor):
             for k, (plan, blocked) in enumerate(state["plans"][gid]):
                 if blocked is not None and blocked.fails:
                     results.append(_blocked(plan, blocked))
-                    NOTES.append(f"{gid}: {blocked.name}: {blocked.message}")
+                    _note(state, f"{blocked.name}: {blocked.message}", gid, 0.0, 0.0)
                     continue
                 if blocked is not None:
                     held.append(blocked)
@@ -249,6 +255,7 @@ class CollectVerdicts(NbGraderPreprocessor):
             cell.source = state["sources"][gid]
             cell.setdefault("outputs", []).append(
                 new_output("stream", name="stdout", text=f"[grader] {report}\n"))
+        _policy_notes(state)
         return nb, resources
 
 
@@ -267,6 +274,21 @@ def _flag_impostor(cell, index: int) -> None:
     if cell.get("cell_type") == "code":
         cell.setdefault("outputs", []).append(
             new_output("stream", name="stdout", text=IMPOSTOR_NOTE.format(tag=PROBE_TAG)))
+
+
+def _note(state, text: str, gid: str, score: float, points: float) -> None:
+    """Gather a policy's verdict for the report: one line per verdict, listing its grade
+    cells (the same finding usually holds or fails every unit of the rule)."""
+    entry = state.setdefault("policy_notes", {}).setdefault(text, [[], 0.0, 0.0])
+    entry[0].append(gid)
+    entry[1] += score
+    entry[2] += points
+
+
+def _policy_notes(state) -> None:
+    for text, (gids, score, points) in (state.get("policy_notes") or {}).items():
+        withheld = f" ({score:g} of {points:g} points withheld)" if text.startswith("HELD") else ""
+        NOTES.append(f"{', '.join(gids)}: {text}{withheld}")
 
 
 def _blocked(plan, verdict):
@@ -289,8 +311,7 @@ def _hold(cell, gid, state, held, points, report) -> str:
                                                 "findings": list(dict.fromkeys(findings))}
     state.setdefault("held", {})[gid] = score
     state["scores"][gid] = 0.0
-    NOTES.append(f"{gid}: HELD FOR REVIEW ({score:g} of {points:g} points withheld): "
-                 + "; ".join(list(dict.fromkeys(findings))[:3]))
+    _note(state, "HELD FOR REVIEW: " + "; ".join(list(dict.fromkeys(findings))[:3]), gid, score, points)
     return (f"HELD FOR REVIEW: 0 of {points:g} points until the instructor has read it "
             f"(the checks gave {score:g}). {held[0].message}\n{report}")
 
