@@ -242,8 +242,9 @@ def student_folder(chromium, tmp_path_factory):
     python = _student_env(bundle, where, top=f"{A1}-student")
     prefix = python.parent.parent
     venv_prefix = Path(sys.prefix)
-    (prefix / "share").mkdir(exist_ok=True)
-    (prefix / "share" / "jupyter").symlink_to(venv_prefix / "share" / "jupyter")
+    from test_student_exchange import _link_missing  # the bundle installed share/jupyter/lab/settings
+
+    _link_missing(venv_prefix / "share" / "jupyter", prefix / "share" / "jupyter")
     server_d = prefix / "etc" / "jupyter" / "jupyter_server_config.d"
     for cfg in (venv_prefix / "etc" / "jupyter" / "jupyter_server_config.d").glob("*.json"):
         if not (server_d / cfg.name).exists():
