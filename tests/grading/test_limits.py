@@ -30,6 +30,7 @@ def test_wall_clock_limit_stops_cells_and_keeps_earlier_points(tmp_path):
 
 def test_hard_kill_when_a_submission_will_not_stop(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "GRACE_S", 0.5)
+    since = time.time()
     course = tiny.make_course(tmp_path)
     deaf = ("import signal, subprocess\nsubprocess.Popen(['sleep', '271.5'])\n"
             "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
@@ -42,7 +43,7 @@ def test_hard_kill_when_a_submission_will_not_stop(tmp_path, monkeypatch):
     assert scores(course, tiny.ASSIGNMENT, "good") == FULL
     leftover = subprocess.run(["pgrep", "-f", "sleep 271.5"], capture_output=True, text=True).stdout
     assert leftover.strip() == "", "the killed submission's processes survived"
-    assert _stale_groups() == []  # the killed grading process's job group was swept after the run
+    assert _stale_groups(since) == []  # the killed grading process's job group was swept after the run
 
 
 def test_any_concurrent_futures_executor_can_run_the_jobs(tmp_path):
@@ -436,12 +437,17 @@ def _bomb_output(course: Path, student: str) -> str:
     return "\n".join(str(o.get("text") or o.get("evalue") or "") for o in outs)
 
 
-def _stale_groups() -> list[str]:
-    """Job groups whose grader is gone (groups of graders still running, say another
-    test process's, are theirs to remove)."""
+def _stale_groups(since: float = 0.0) -> list[str]:
+    """Job groups made after ``since`` (time.time()) whose grader is gone. Groups of
+    graders still running, say another test process's, are theirs to remove."""
     out = []
     for folder in cgroups.leftovers():
         owner = os.path.basename(folder)[len(cgroups.PREFIX):].split("-")[0]
+        try:
+            if os.stat(folder).st_ctime < since - 1:
+                continue
+        except FileNotFoundError:
+            continue
         try:
             os.kill(int(owner), 0)
         except ProcessLookupError:
@@ -497,7 +503,7 @@ def bombed(tmp_path_factory):
     for name, code in BOMBS.items():
         submit(course, f"bomb_{name}", A1, _bomb_notebook(code), name=A1_NB)
     watch = _Responsiveness()
-    start = time.monotonic()
+    since, start = time.time(), time.monotonic()
     proc = subprocess.run([str(BIN / "course"), "grade", A1, "--workers", "2", "--memory-mb", str(MEMORY_MB),
                            "--cell-timeout", "60", "--timeout", "600"],
                           cwd=course, capture_output=True, text=True, timeout=1500)
@@ -505,7 +511,7 @@ def bombed(tmp_path_factory):
     watch.stop()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     reasons = {r["student"]: r["problems"] for r in read_json(course / "reports" / A1 / "report.json")["submissions"]}
-    return course, proc.stdout, reasons, seconds, watch
+    return course, proc.stdout, reasons, seconds, watch, since
 
 
 @pytest.mark.slow
@@ -541,12 +547,12 @@ def test_each_bomb_was_stopped_by_the_whole_job_caps(bombed):
 
 @pytest.mark.slow
 def test_bombs_leave_the_machine_responsive_and_clean(bombed):
-    _, text, _, seconds, watch = bombed
+    _, text, _, seconds, watch, since = bombed
     assert seconds < 900
     assert watch.samples > 10 and watch.worst < 5.0, (watch.samples, watch.worst)
     assert ("whole-job limits: cgroup v" in text and
             f"per submission: memory {MEMORY_MB} MB and 256 processes and threads" in text), text[:2000]
-    assert _stale_groups() == []
+    assert _stale_groups(since) == []
     assert _marked_processes() == []
 
 
@@ -578,18 +584,20 @@ def test_plain_nbgrader_autograde_applies_the_job_group(tmp_path):
     from nbcourse import REPO, make_course, nbgrader
 
     _require_job_limits()
+    since = time.time()
     course = make_course(tmp_path, A1)
     nbgrader(course, "generate_assignment", A1, "--force")
     submit(course, "bomb_fork", A1, _bomb_notebook(BRIEF_FORK_BOMB), name=A1_NB)
     nbgrader(course, "autograde", A1, "--force", timeout=900)
     fork = _bomb_output(course, "bomb_fork")
     assert "fork refused" in fork and int(fork.split("forks")[-1].split()[0]) < 256, fork
-    assert _stale_groups() == []
+    assert _stale_groups(since) == []
 
 
 @pytest.mark.slow
 def test_dask_workers_apply_the_job_group_with_the_chosen_process_cap(tmp_path):
     _require_job_limits()
+    since = time.time()
     course = tiny.make_course(tmp_path)
     submit(course, "good", tiny.ASSIGNMENT, tiny.good(), name="tiny.ipynb")
     submit(course, "bomb", tiny.ASSIGNMENT, tiny.with_cell(BRIEF_FORK_BOMB), name="tiny.ipynb")
@@ -600,4 +608,4 @@ def test_dask_workers_apply_the_job_group_with_the_chosen_process_cap(tmp_path):
     assert "fork refused" in out and int(out.split("forks")[-1].split()[0]) < 64, out
     assert "per submission: memory 4096 MB and 64 processes and threads" in run.text
     assert "cap of 64 processes and threads" in run.result("bomb").reason
-    assert _stale_groups() == []
+    assert _stale_groups(since) == []
