@@ -147,16 +147,8 @@ def read_roster(path: Path) -> Roster:
     return roster
 
 
-STUDENT_ID = re.compile(r"[\w@+-][\w.@+-]{0,99}")  # also a folder name: no "." or ".." and no leading dot
-
-
-def _student_name_problem(name: str) -> str | None:
-    why = safefs.name_problem(name)
-    if why:
-        return why
-    if name.startswith(".") or not name.isprintable():
-        return "not usable as a student id"
-    return None
+STUDENT_ID = safefs.STUDENT_ID
+_student_name_problem = safefs.student_id_problem
 
 
 def find_submissions(course: Path, assignment: str, intake: Intake | None = None) -> Intake:

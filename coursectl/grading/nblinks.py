@@ -41,6 +41,10 @@ _TIMESTAMP_MAX = 4096
 
 def _folder_problem(folder: str) -> str | None:
     """Why the assignment folder (or the student folder holding it) may not be read."""
+    student = os.path.basename(os.path.dirname(os.path.normpath(folder)))
+    why = safefs.student_id_problem(student)
+    if why:
+        return f"student folder {safefs.shown(student)!r}: {why}"
     for path in (folder, os.path.dirname(os.path.normpath(folder))):
         try:
             st = os.lstat(path)

@@ -15,6 +15,7 @@ Standard library only (staging, jobs and the nbgrader hook all use it).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
@@ -80,6 +81,21 @@ def name_problem(name: str) -> str | None:
         return f"file name too long ({len(encoded)} bytes, at most {NAME_MAX})"
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
         return "file name holds control characters"
+    return None
+
+
+# A student id is also a folder name and is printed in pages (the formgrader puts it in
+# JavaScript strings): letters, digits and _.@+- only, no leading dot.
+STUDENT_ID = re.compile(r"[\w@+-][\w.@+-]{0,99}")
+
+
+def student_id_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a student id, or None when it can."""
+    why = name_problem(name)
+    if why:
+        return why
+    if not STUDENT_ID.fullmatch(name):
+        return "not usable as a student id (letters, digits and _ . @ + - only, not starting with a dot)"
     return None
 
 

@@ -318,3 +318,19 @@ def test_property_any_student_folder_name_is_found_or_reported(names, as_links):
             assert name in found.students or f"submitted/{safefs.shown(name)}" in reported, name
             if as_links:
                 assert name not in found.students
+
+
+@pytest.mark.parametrize("name", ['x"</script><script>alert(1)</script>', "o'neil", "a b", "<img>", "tab\tname"])
+def test_student_folders_whose_name_could_not_be_printed_safely_are_refused(tmp_path, name):
+    """A student id lands in pages (the formgrader prints it into JavaScript strings):
+    course grade's intake and plain nbgrader's notebook list both refuse such a folder."""
+    from coursectl.grading import nblinks
+
+    course = tmp_path / "course"
+    for student in ("good", name):
+        (course / "submitted" / student / A).mkdir(parents=True)
+    found = intake.find_submissions(course, A)
+    assert set(found.students) == {"good"}
+    assert any("not usable as a student id" in why or "control" in why for _, why in found.unplaced)
+    assert nblinks._folder_problem(str(course / "submitted" / name / A))
+    assert nblinks._folder_problem(str(course / "submitted" / "good" / A)) is None
