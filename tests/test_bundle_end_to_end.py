@@ -10,7 +10,6 @@ packages (torch from the local wheel the pip configuration points at) once for a
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -86,7 +85,9 @@ def student_machine(tmp_path_factory):
     probe = "import importlib.util as u; print(u.find_spec('coursectl'), u.find_spec('autograder'))"
     assert subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=root, env=env, capture_output=True,
                           text=True, check=True).stdout.strip() == "None None"  # no course checkout in sight
-    return venv / "bin", env, unpacked
+    yield venv / "bin", env, unpacked
+    # the times, for the report (pytest -s shows them): set-up of all four, then each notebook
+    print("\nstudent bundles end to end:", ", ".join(f"{k} {v:.0f} s" for k, v in TIMES.items()))
 
 
 def test_readme_names_the_datasets_and_steps_of_its_assignment(student_machine):
@@ -142,8 +143,3 @@ def test_the_release_with_answers_runs_offline_in_the_student_environment(studen
             if assignment in ("a3_char_lm", "a4_visualizing"):  # a1/a2's given cells are another issue's
                 assert o.get("name") != "stderr", f"{where} writes to stderr: {text[:300]}"
             assert data_root not in text, f"{where} prints the data folder: {text[:300]}"
-
-
-def test_report_times(student_machine):
-    """Not a check: prints the set-up and run times (pytest -s shows them)."""
-    print("\nstudent bundles end to end:", ", ".join(f"{k} {v:.0f} s" for k, v in TIMES.items()))
