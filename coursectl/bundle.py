@@ -425,3 +425,22 @@ def build_bundle(course: Path, assignment: str, out_dir: Path | None = None) -> 
             zf.writestr(info, e.data)
     tmp.replace(out)
     return out
+
+
+def write_lab_overrides(prefix: Path) -> Path:
+    """Install the course's JupyterLab defaults (LAB_OVERRIDES: no news prompt) into the
+    environment at ``prefix``, where a student bundle's `pip install .` puts them; for the
+    course's own environment: ``python -m coursectl.bundle lab-settings .venv``."""
+    dest = Path(prefix) / JUPYTER_FILES["jupyter-config/lab-settings/overrides.d/seqcourse-student.json"]
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "seqcourse.json"
+    path.write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "lab-settings":
+        sys.exit("usage: python -m coursectl.bundle lab-settings PREFIX")
+    print(f"JupyterLab defaults -> {write_lab_overrides(Path(sys.argv[2]))}")

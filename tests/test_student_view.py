@@ -80,3 +80,19 @@ def test_student_environment_turns_the_news_prompt_off(tmp_path):
     pyproject = zf.read(f"{top}/pyproject.toml").decode()
     assert ('"share/jupyter/lab/settings/overrides.d" = '
             '["jupyter-config/lab-settings/overrides.d/seqcourse-student.json"]') in pyproject
+
+
+def test_course_environment_gets_the_same_lab_defaults(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "coursectl.bundle", "lab-settings", str(tmp_path)],
+                          capture_output=True, text=True, check=True)
+    written = tmp_path / "share/jupyter/lab/settings/overrides.d/seqcourse.json"
+    assert str(written) in proc.stdout
+    assert json.loads(written.read_text()) == LAB_OVERRIDES
+    # JupyterLab's own reader finds it in that environment's settings folder
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    overrides, error = _get_overrides(str(tmp_path / "share/jupyter/lab/settings"))
+    assert not error and overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
