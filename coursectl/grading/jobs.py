@@ -94,10 +94,10 @@ def probe_sandbox(no_network: bool = True, remember: bool = False) -> tuple[str 
     return (bwrap if ok else None), line
 
 
-def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> None:
+def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, asked: float = 0.0) -> None:
     from .worker import child_main  # already imported in the fork server
 
-    child_main(job, workdir, runtime, bwrap)
+    child_main(job, workdir, runtime, bwrap, asked)
 
 
 def _kernels(workdir: Path) -> tuple[list[int], str | None]:
@@ -227,11 +227,15 @@ def grade_job(job: GradeJob) -> JobResult:
     # The kernel's connection file and sockets: the one host folder a sandboxed kernel
     # may write, its own. Short: unix socket paths are limited to 107 bytes.
     runtime = tempfile.mkdtemp(prefix="krt")
+    timings: dict[str, float] = {}
     try:
         course = workdir / "course"
+        clock = time.perf_counter()
         write_scratch_course(job, course)
+        timings["staging"] = time.perf_counter() - clock
         _allow_children()
-        proc = _context().Process(target=_run_child, args=(job, str(workdir), runtime, bwrap), daemon=True)
+        proc = _context().Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time()),
+                                  daemon=True)
         with _LOCK:
             _RUNNING[str(workdir)] = proc
         try:
@@ -253,9 +257,13 @@ def grade_job(job: GradeJob) -> JobResult:
             data = json.loads(result_path.read_text())
             result = JobResult(job.student, data["status"], problems=data["problems"], grades=data["grades"],
                                timed_out=data["timed_out"], log=log)
+            timings.update(data.get("timings") or {})
+            timings["exit"] = max(0.0, time.time() - data.get("finished", time.time()))
             if result.status == "graded":
+                clock = time.perf_counter()
                 result.autograded = _pack_back(course, "autograded", job, result.problems)
                 result.feedback = _pack_back(course, "feedback", job, result.problems)
+                timings["packing"] = time.perf_counter() - clock
         else:
             why = (f"wall-clock limit: still running {limit:.0f} s after start, stopped" if killed
                    else f"the grading process died ({_exit_reason(proc.exitcode)})")
@@ -266,6 +274,8 @@ def grade_job(job: GradeJob) -> JobResult:
     result.network = network
     result.worker = _where()
     result.seconds = round(time.monotonic() - start, 2)
+    result.timings = {k: round(v, 4) for k, v in timings.items()}
+    result.timings["job"] = round(time.monotonic() - start, 4)
     return result
 
 

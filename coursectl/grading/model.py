@@ -25,6 +25,12 @@ SKIP = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")  # never wort
 RESULT_FILE = "result.json"
 KERNELS_FILE = "kernels.jsonl"
 LOG_FILE = "grader.log"
+# The parts of a job's time in JobResult.timings, in the order they happen. "imports",
+# "cells" and "checks" are the kernel's own time for import-only cells, the other cells and
+# the grade cells (from the kernel's reply stamps); "execute" is all cells as the grading
+# process waited for them (messaging and the kernel's shutdown included).
+TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "imports", "cells", "checks", "execute",
+                "judging", "feedback", "exit", "packing", "writing")
 
 
 def pack_tree(folder: Path) -> Tree:
@@ -105,6 +111,8 @@ class JobResult:
     network: str | None = None          # the isolation the kernel got, in words
     seconds: float = 0.0
     worker: str = ""                    # where it ran (host name, Dask worker)
+    # Seconds per part of the job, measured where it ran (TIMING_PARTS; "job": all of it).
+    timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, student: str, reason: str, *, timed_out: bool = False, log: str = "",

@@ -21,6 +21,8 @@ Every failure, at whatever step, goes through ``GradingPipeline.fail``.
 from __future__ import annotations
 
 import html
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -128,10 +130,16 @@ class GradingPipeline:
             from . import export, gradebook
 
             with gradebook.open_gradebook(self.db_url, self.course_id) as gb:
+                self._mark("prepared")
                 self.intake(gb)
+                self._mark("intake")
                 self.stage(gb)
+                self._mark("staged")
                 for job, result in self.dispatch():
+                    clock = time.perf_counter()
                     self.absorb(gb, job, result)
+                    result.timings["writing"] = round(time.perf_counter() - clock, 4)
+                    self._note_timings(job, result)
                 self.totals(gb)
                 self.files = {"grades_csv": export.nbgrader_csv(gb, self.report_dir / "grades.csv",
                                                                  assignment=self.assignment)}
@@ -356,6 +364,23 @@ class GradingPipeline:
                           self.runner.where)
 
     # ------------------------------------------------------------------ helpers
+
+    def _mark(self, step: str) -> None:
+        self._note_timings(None, None, step=step)
+
+    def _note_timings(self, job: GradeJob | None, result: JobResult | None, *, step: str = "") -> None:
+        """With COURSE_GRADE_TIMINGS=<file>: one JSON line per step and per job (seconds
+        since the run started, the job's parts) for benchmarks/grading_speed.py."""
+        path = os.environ.get("COURSE_GRADE_TIMINGS")
+        if not path:
+            return
+        line = {"at": round(time.monotonic() - self.start, 4)}
+        if step:
+            line["step"] = step
+        if result is not None:
+            line.update(student=job.student, status=result.status, timings=result.timings)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
 
     def _write_tree(self, tree, kind: str, student: str) -> None:
         """Replace <kind>/<student>/<assignment>/ in the course with ``tree`` (None: remove)."""

@@ -50,6 +50,42 @@ SANDBOX_SCRIPT = str(Path(__file__).with_name("sandbox.py"))
 SANDBOX: dict = {}
 EVENTS: list[str] = []
 TIMED_OUT: list[bool] = []
+# Seconds spent per part of the job in this process (see model.TIMING_PARTS), for the
+# benchmark and the report: measured, never used to decide anything.
+TIMINGS: dict[str, float] = {}
+
+
+def _spent(part: str, seconds: float) -> None:
+    TIMINGS[part] = TIMINGS.get(part, 0.0) + max(0.0, seconds)
+
+
+def _kernel_seconds(reply: dict) -> float | None:
+    """The time the kernel itself spent on a cell: from its own start stamp to its reply."""
+    try:
+        started, done = reply["metadata"]["started"], reply["header"]["date"]
+        from datetime import datetime
+
+        started = datetime.fromisoformat(started) if isinstance(started, str) else started
+        done = datetime.fromisoformat(done) if isinstance(done, str) else done
+        return (done - started).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _cell_part(cell) -> str:
+    """Which timing part a cell's kernel time counts in: ``imports`` (mostly import
+    statements), ``checks`` (a grade cell: the tests) or ``cells`` (the rest)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if meta.get("grade") and not meta.get("solution"):
+        return "checks"
+    import ast
+
+    try:
+        body = ast.parse(cell.source).body
+    except (SyntaxError, ValueError):
+        return "cells"
+    imports = sum(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
+    return "imports" if imports and imports >= len(body) - imports else "cells"  # mostly imports
 
 
 # --------------------------------------------------------------------------- kernel
@@ -223,7 +259,15 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._out_bytes: dict[int, int] = {}
         self._cut: set[int] = set()
-        return super().preprocess(nb, resources, km)
+        self._started = time.perf_counter()
+        self._ready: float | None = None  # the kernel answered: its first cell is sent
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            end = time.perf_counter()
+            ready = self._ready or end
+            _spent("kernel_start", ready - self._started)
+            _spent("execute", end - ready)  # the cells, messaging and the kernel's shutdown
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -233,6 +277,8 @@ class GuardedExecute(Execute):
         return timeout
 
     def preprocess_cell(self, cell, resources, index):
+        if self._ready is None:
+            self._ready = time.perf_counter()
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
         if self._stop is None and self.deadline and time.time() >= self.deadline:
@@ -258,6 +304,9 @@ class GuardedExecute(Execute):
         super().on_cell_executed(**kwargs)
         cell, index, reply = kwargs["cell"], kwargs["cell_index"], kwargs["execute_reply"]
         content = (reply or {}).get("content", {})
+        took = _kernel_seconds(reply or {})
+        if took is not None:
+            _spent(_cell_part(cell), took)
         if content.get("status") == "error" and content.get("ename") == "CellTimeoutError":
             TIMED_OUT.append(True)
             if self.deadline and time.time() >= self.deadline - 1:
@@ -397,6 +446,7 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
     """Autograde (and write feedback for) the submission staged in ``course``, in this
     process; returns what result.json holds."""
     assignment, student = job.assignment, job.student
+    clock = time.perf_counter()
     os.chdir(course)
     config = _load_config(course, job)
     coursedir = CourseDirectory(config=config)
@@ -408,9 +458,14 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
             gradebook.seed_prior(gb, assignment, student, job.prior)
 
     problems: list[str] = []
+    _spent("setup", time.perf_counter() - clock)
+    clock = time.perf_counter()
     app = Autograde(coursedir=coursedir, config=config)
     app.force, app.create_student = True, True
     outcome = capture_log(app)
+    # nbgrader's own steps around the kernel: copying, the trusted preprocessors that judge
+    # the outputs, saving the scores in the gradebook.
+    _spent("judging", time.perf_counter() - clock - TIMINGS.get("kernel_start", 0.0) - TIMINGS.get("execute", 0.0))
     status = "graded" if outcome["success"] else "failed"
     if not outcome["success"]:
         problems.append(f"nbgrader could not grade it: {_last_error_line(outcome)}")
@@ -427,12 +482,15 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
         status = "failed"
 
     if status == "graded" and job.feedback:
+        clock = time.perf_counter()
         fb = GenerateFeedback(coursedir=coursedir, config=config)
         fb.force = True
         fb_outcome = capture_log(fb)
         if not fb_outcome["success"]:
             problems.append(f"feedback not written: {_last_error_line(fb_outcome)}")
-    return {"status": status, "problems": problems, "grades": grades, "timed_out": bool(TIMED_OUT)}
+        _spent("feedback", time.perf_counter() - clock)
+    return {"status": status, "problems": problems, "grades": grades, "timed_out": bool(TIMED_OUT),
+            "timings": {k: round(v, 4) for k, v in TIMINGS.items()}}
 
 
 def _die_with_parent() -> None:
@@ -446,11 +504,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> None:
+def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job_started: float = 0.0) -> None:
     """Entry point of the forked grading process. ``workdir`` holds the scratch course
     (see jobs.write_scratch_course); ``runtime`` is the kernel's own folder; ``bwrap``
-    is bubblewrap's path, or None to run the kernel unsandboxed."""
+    is bubblewrap's path, or None to run the kernel unsandboxed; ``job_started`` the
+    time.time() at which the parent asked for this process (for the timings)."""
     _die_with_parent()
+    TIMINGS.clear()
+    if job_started:
+        TIMINGS["fork"] = max(0.0, time.time() - job_started)  # asking the fork server until running here
     work = Path(workdir)
     log = os.open(work / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # nbgrader's log and the kernel's stderr go to a file, not the terminal
@@ -470,6 +532,7 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None) -> 
         traceback.print_exc()
         result = {"status": "failed", "grades": None, "timed_out": bool(TIMED_OUT),
                   "problems": [f"grading crashed: {type(exc).__name__}: {exc}"[:300]]}
+    result["finished"] = time.time()  # the parent counts from here to having read it back
     tmp = work / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(work / RESULT_FILE)
