@@ -9,7 +9,7 @@ Slow test (the real CLIs, one a1 course: the template-style student and one muta
 `nbgrader autograde` twice and `course grade --workers 2` give identical per-cell scores,
 equal to the in-process grading under the course's secret; `course grade --reseed` draws a
 new secret, keeps the old one, says so in the report, and (a bug's penalty does not depend
-on the draw) still gives the same scores; the kernel cannot read the secret; the student
+on the draw) still gives the same scores, graded on Dask (`--cluster local:2`); the kernel cannot read the secret; the student
 bundle does not contain it.
 """
 from __future__ import annotations
@@ -103,6 +103,24 @@ def test_the_secret_travels_in_the_job_never_in_its_files(tmp_path):
     for path in (tmp_path / "course").rglob("*"):
         if path.is_file():
             assert value not in path.read_bytes().decode("latin-1"), path
+
+
+def test_a_worker_grades_with_the_jobs_secret(tmp_path):
+    """What a Dask worker receives (a pickled job) sets InjectProbes' secret in the grading
+    process's config, in memory: the worker never makes a secret of its own."""
+    import pickle
+
+    from coursectl.grading import jobs, worker
+    from coursectl.grading.model import GradeJob, Limits
+
+    value = "c3" * 32
+    job = GradeJob(assignment="a", student="s", submission={}, source={}, gradebook=b"", limits=Limits(timeout=10),
+                   config_text=(REPO / "nbgrader_config.py").read_text(), secret=value)
+    job = pickle.loads(pickle.dumps(job))
+    jobs.write_scratch_course(job, tmp_path / "course")
+    config = worker._load_config(tmp_path / "course", job)
+    assert config.InjectProbes.secret == value
+    assert not (tmp_path / "course" / ".course_secret").exists()
 
 
 def test_the_sandbox_binds_no_dot_files(tmp_path):
@@ -210,7 +228,7 @@ def test_kernels_cannot_read_the_secret(graded):
 @pytest.mark.slow
 def test_reseed_draws_a_new_secret_says_so_and_keeps_the_scores(graded):
     course, runs, secret, _ = graded
-    proc = _course("grade", A, "--workers", "2", "--reseed", course=course)
+    proc = _course("grade", A, "--cluster", "local:2", "--reseed", course=course)  # on Dask this time
     new = (course / ".course_secret").read_text()
     assert new != secret and (course / ".course_secret.old").read_text() == secret
     assert "NEW: drawn by --reseed" in proc.stdout and ".course_secret.old" in proc.stdout
