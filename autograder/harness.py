@@ -4,9 +4,8 @@ A *unit* is what one grade cell grades (``test_lstm_cell``): a name, its points,
 notebook objects it receives (``cls``), and a list of *checks*, each a short function
 registered with ``@unit.check("what it checks")``. A check runs in the grader: it draws
 its inputs from the random generator it is given (its own, derived from the course's
-secret, see ``Draws``),
-says which *probe* the student's kernel must call on them, and returns a *judge* that
-compares what came back with the reference::
+secret: see ``Draws``), says which *probe* the student's kernel must call on them, and
+returns a *judge* that compares what came back with the reference::
 
     lstm = Unit("LSTMCell", grade_id="test_lstm_cell", points=4, objects=("cls",),
                 probes=PROBES)            # PROBES: path of the probe module
