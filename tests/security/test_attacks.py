@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from fixtures.attacks.a1_attacks import ALL_ANSWERS, ANSWER_CELLS, ATTACKS, MARK
+from fixtures.attacks.a1_from_scratch_attacks import EXPECTED, FROM_SCRATCH_ATTACKS
 from nbcourse import BIN, REPO, cell_by_id, make_course, nbgrader, scores, submit
 
 pytestmark = pytest.mark.slow
@@ -48,6 +49,15 @@ def _attack_notebook(release: Path, attack: dict[str, str], port: int):
         code = attack.get(cell_id, attack.get(ALL_ANSWERS))
         if code is not None:
             cell_by_id(nb, cell_id).source = code.replace('"SEQCOURSE_TEST_PORT", "0"', f'"_", "{port}"')
+    return nb
+
+
+def _held_honest():
+    """The solution, timed with %time in the (ungraded) cell of the student's own choice:
+    honest, but a magic that runs code holds a1's from-scratch units for review."""
+    nb = nbformat.read(REPO / "source" / A / NAME, as_version=4)
+    choose = next(c for c in nb.cells if c.get("id") == "choose")
+    choose.source = "%time _ = 1 + 1\n" + choose.source
     return nb
 
 
@@ -132,6 +142,10 @@ def attacked(request, tmp_path_factory):
     for name, attack in ATTACKS.items():
         submit(course, f"attack_{name}", A, _attack_notebook(REPO / "release" / A / NAME, attack, listener.port),
                name=NAME)
+    for name, attack in FROM_SCRATCH_ATTACKS.items():  # torch's kernels behind obfuscation
+        submit(course, f"scratch_{name}", A, _attack_notebook(REPO / "release" / A / NAME, attack, listener.port),
+               name=NAME)
+    submit(course, "held_honest", A, _held_honest(), name=NAME)
     before = _snapshot(course)
     if request.param == "course grade":
         proc = subprocess.run([str(BIN / "course"), "grade", A, "--workers", "2", "--cell-timeout", "60"],
@@ -167,6 +181,62 @@ def test_honest_submission_keeps_full_marks(attacked):
 def test_attack_scores_no_more_than_the_release(attacked, name):
     course, *_ = attacked
     assert _total(course, f"attack_{name}") <= _total(course, "release") == 0.0
+
+
+@pytest.mark.parametrize("name", list(FROM_SCRATCH_ATTACKS))
+def test_from_scratch_attack_is_held_or_failed_and_scores_nothing(attacked, name):
+    from autograder.a1_checks import NO_BUILTINS
+    from coursectl.trusted import HELD_KEY
+
+    course, *_ = attacked
+    student = f"scratch_{name}"
+    assert _total(course, student) <= _total(course, "release") == 0.0
+    nb = nbformat.read(course / "autograded" / student / A / NAME, as_version=4)
+    cell = cell_by_id(nb, "test_lstm_cell")
+    shown = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        needs_manual = gb.find_grade("test_lstm_cell", A, A, student).needs_manual_grade
+    if EXPECTED[name] == "held":  # the formgrader shows it needing a hand grade, with what and where
+        assert "[grader] HELD FOR REVIEW" in shown and "cell 9 (lstm-cell), line" in shown
+        assert needs_manual and cell.metadata[HELD_KEY]["findings"]
+    else:
+        assert NO_BUILTINS in shown and HELD_KEY not in cell.metadata
+    report = course / "reports" / A / "report.txt"
+    if report.exists():  # `course grade` writes one; plain nbgrader does not
+        line = next(ln for ln in report.read_text().splitlines() if ln.strip().startswith(student + " "))
+        assert ("HELD FOR REVIEW" if EXPECTED[name] == "held" else NO_BUILTINS) in line, line
+
+
+def test_held_points_are_released_by_one_command(attacked, tmp_path):
+    import shutil
+
+    course, *_ = attacked
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy, symlinks=True)  # the attack tests read the original
+    listed = subprocess.run([str(BIN / "course"), "held", A], cwd=copy, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    for name in sorted(n for n, e in EXPECTED.items() if e == "held"):
+        # torch's kernel raised in the kernel's op guard: releasing gives nothing
+        assert f"scratch_{name}  test_lstm_cell  HELD: the checks gave 0 of 4" in listed.stdout
+    assert "held_honest  test_lstm_cell  HELD: the checks gave 4 of 4" in listed.stdout
+    assert "the magic %time (it can run code) in cell 31 (choose), line 1" in listed.stdout
+    assert not any(line.startswith(("honest ", "release ")) for line in listed.stdout.splitlines())
+    before = scores(course, A, "held_honest")  # nothing counts before the instructor has read it
+    assert before.pop("test_abc_answers") == (3.0, 3.0) and all(s == 0.0 for s, _ in before.values()), before
+
+    def release(*unit):
+        done = subprocess.run([str(BIN / "course"), "held", A, "--release", "held_honest", *unit],
+                              cwd=copy, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    release("--unit", "test_lstm_cell")
+    got = scores(copy, A, "held_honest")
+    assert got["test_lstm_cell"] == (4.0, 4.0) and got["test_gru_cell"] == (0.0, 4.0)
+    release()
+    assert scores(copy, A, "held_honest") == scores(course, A, "honest")  # every unit, as the checks gave
+    assert "held_honest  test_gru_cell  released" in subprocess.run(
+        [str(BIN / "course"), "held", A], cwd=copy, capture_output=True, text=True).stdout
 
 
 def test_nothing_outside_the_attackers_results_changed(attacked):
