@@ -58,7 +58,9 @@ ATTRS_OF = {"sys": {"modules", "_getframe", "settrace", "setprofile", "meta_path
             "types": {"FunctionType", "CodeType", "MethodType", "LambdaType", "ModuleType", "new_class",
                       "BuiltinFunctionType"},
             "operator": {"attrgetter", "methodcaller"},
-            "functools": set()}
+            # loaders that can build arbitrary objects
+            "yaml": {"load", "load_all", "full_load", "unsafe_load", "unsafe_load_all", "Loader", "UnsafeLoader"},
+            "pandas": {"read_pickle"}, "pd": {"read_pickle"}}
 # Parts of torch that reach operators by name, run compiled or loaded code, or change how
 # torch dispatches: held wherever they appear after a torch root (``torch.ops.aten``).
 TORCH_PARTS = {"ops", "library", "jit", "hub", "load", "package", "fx", "export", "compile", "overrides",
@@ -217,6 +219,8 @@ class _Dynamic(ast.NodeVisitor):
     def visit_Call(self, node):
         func = node.func
         self._called.add(id(func))
+        if any(k.arg == "allow_pickle" for k in node.keywords):  # numpy's loaders unpickle objects with it
+            self._hit("allow_pickle=...", node)
         name = func.id if isinstance(func, ast.Name) else None
         if name in DYNAMIC_CALLS:
             self._hit(f"{name}(...)", node)

@@ -62,6 +62,23 @@ def test_attack_fails_or_is_held(name):
         assert verdict.name == a1_checks.NO_BUILTINS
 
 
+@pytest.mark.parametrize("code, construct", [
+    ("import numpy as np\nK = np.load('k.npy', allow_pickle=True)", "allow_pickle=..."),
+    ("import yaml\nK = yaml.unsafe_load(TEXT)", "yaml.unsafe_load"),
+    ("import dill", "import dill"),
+    ("from torch import _VF", "from torch import _VF"),
+    ("import torch.nn.utils.stateless as s", "import torch.nn.utils.stateless"),
+    ("K = torch.load('cell.pt')", "torch.load"),
+    ("K = torch.jit.script(f)", "torch.jit"),
+    ("f = lambda m: m.__globals__", ".__globals__"),
+    ("%run other.py", "the magic %run (it can run code)"),
+    ("%load_ext mymagic", "the magic %load_ext (it can run code)"),
+])
+def test_more_dynamic_features_are_held(code, construct):
+    findings = _reading(_with({"lstm_cell": code})).findings
+    assert construct in [f.construct for f in findings], findings
+
+
 def test_held_verdict_names_each_construct_and_its_line():
     nb = _with(FROM_SCRATCH_ATTACKS["vars_torch"])
     [finding] = _reading(nb).findings
