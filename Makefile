@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml
 	-sh tests/install_chromium.sh
 	# course grade runs student kernels in Debian's bubblewrap sandbox (warns without apt/root)
 	-sh coursectl/grading/install_bubblewrap.sh
+	# JupyterLab in this venv without the news prompt (students' bundles set the same)
+	$(BIN)/python -m coursectl.bundle lab-settings $(VENV)
 	touch $(STAMP)
 
 demo: setup
