@@ -30,6 +30,9 @@ computes the expected values from the same numbers in float64 with ``torch.nn.LS
 Models are graded apart from the student's cells (the kernel swaps in stand-in cells).
 Torch's recurrent layers or kernels in a graded class give no credit for its grade cell:
 ``static_guard`` reads the source before grading, and ``guards`` judges what the probes saw.
+Both belong to the units' policy ``FROM_SCRATCH`` (``from_scratch``), which also holds the
+units for review when the notebook uses a feature that reaches code by a computed name, and
+makes torch's recurrent ops raise in the kernel while the units are probed.
 """
 from __future__ import annotations
 
