@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -45,7 +46,35 @@ def tools_on_path() -> None:
 
 def open_gradebook(db_url: str, course_id: str | None = None) -> Gradebook:
     tools_on_path()
+    _stamp_new_sqlite(db_url)
     return Gradebook(db_url, course_id=course_id) if course_id else Gradebook(db_url)
+
+
+@lru_cache(maxsize=1)
+def head_version() -> str:
+    """The schema version nbgrader stamps a new gradebook with: the head of its alembic
+    migrations, read here from its scripts (nbgrader runs the `alembic` command for it,
+    seconds per new gradebook)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    heads = ScriptDirectory(ALEMBIC_DIR).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's migrations have {len(heads)} heads, expected one: {heads}")
+    return heads[0]
+
+
+def _stamp_new_sqlite(db_url: str) -> None:
+    """A SQLite gradebook about to be created gets the version table nbgrader would give
+    it (then nbgrader creates the other tables and skips its `alembic heads` run); any
+    other database is left to nbgrader."""
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or db_url == prefix + ":memory:":
+        return
+    path = Path(db_url[len(prefix):])
+    if path.exists() or not path.parent.is_dir():
+        return
+    new_sqlite_gradebook_file(path, head_version())
 
 
 def schema_version(gb: Gradebook) -> str:
@@ -57,14 +86,19 @@ def schema_version(gb: Gradebook) -> str:
 def new_sqlite_gradebook(path: Path, version: str, course_id: str | None) -> Gradebook:
     """An empty SQLite gradebook stamped with ``version``. nbgrader would stamp a new
     database by running the `alembic` command (seconds); the version is known here."""
+    path.unlink(missing_ok=True)
+    new_sqlite_gradebook_file(path, version)
+    return open_gradebook(f"sqlite:///{path}", course_id)
+
+
+def new_sqlite_gradebook_file(path: Path, version: str) -> None:
+    """A SQLite file holding only the alembic version table, stamped ``version``."""
     import sqlite3
 
-    path.unlink(missing_ok=True)
     with sqlite3.connect(path) as con:
         con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
         con.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (version,))
     con.close()
-    return open_gradebook(f"sqlite:///{path}", course_id)
 
 
 def has_assignment(gb: Gradebook, assignment: str) -> bool:
@@ -99,6 +133,7 @@ def generate_definition(course: Path, assignment: str, db_url: str, course_id: s
         shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
         shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
         scratch_db = f"sqlite:///{scratch / 'gradebook.db'}"
+        new_sqlite_gradebook_file(scratch / "gradebook.db", head_version())  # no `alembic` run in nbgrader
         run_nbgrader(scratch, "generate_assignment", assignment, "--force", "--db", scratch_db, quiet=True)
         with open_gradebook(scratch_db, course_id) as src, open_gradebook(db_url, course_id) as dst:
             copy_definition(src, dst, assignment)

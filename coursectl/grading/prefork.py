@@ -1,6 +1,6 @@
 """Imported once by the grading fork server (see jobs.py): load and warm up nbgrader and
 the trusted checks (torch, the harness, every assignment's checks module, used by the
-grader to plan and judge), then freeze the heap so forked grading processes do not copy
+grader to plan and judge) and the feedback pages' templates and MathJax bundle, then freeze the heap so forked grading processes do not copy
 it page by page."""
 import gc
 import importlib
@@ -14,6 +14,12 @@ with warnings.catch_warnings():
     try:
         warm_up()
     except Exception:  # a cold start is slower, not wrong
+        pass
+    try:
+        from coursectl import offline_math
+
+        offline_math.inline_bundle()  # the MathJax every feedback page carries, read once
+    except Exception:
         pass
     try:
         import autograder

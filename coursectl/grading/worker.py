@@ -41,6 +41,7 @@ from nbgrader.utils import capture_log
 import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for feedback)
 
 from . import cgroups, gradebook
+from .feedback import FeedbackExporter
 from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob
 from .sandbox import plan as sandbox_plan
 
@@ -430,6 +431,8 @@ def _load_config(course: Path, job: GradeJob) -> Config:
         GuardedExecute if p is Execute or p in ("nbgrader.preprocessors.Execute", "Execute") else p for p in steps]
     if job.secret:  # the course's secret for drawing check inputs (coursectl/secret.py): in memory only
         config.InjectProbes.secret = job.secret
+    if "exporter_class" not in config.GenerateFeedback:  # a course's own exporter wins
+        config.GenerateFeedback.exporter_class = FeedbackExporter
     config.GuardedExecute.deadline = time.time() + float(job.limits.timeout)
     config.GuardedExecute.max_output_bytes = int(job.limits.max_output_bytes or 5_000_000)
     return config
@@ -572,6 +575,16 @@ def warm_up() -> None:
         gradebook.new_sqlite_gradebook(course / "gradebook.db", "warm-up", None).close()
         config = Config()
         config.CourseDirectory.root = str(course)
+        # Feedback as the course writes it (templates, filters), so that the fork server
+        # holds those templates compiled (feedback.TEMPLATES).
+        from coursectl.nbg import html_template_dirs
+
+        config.GenerateFeedback.exporter_class = FeedbackExporter
+        config.HTMLExporter.extra_template_basedirs = html_template_dirs()
+        config.HTMLExporter.sanitize_html = True
+        config.HTMLExporter.filters = {"markdown2html": "coursectl.sanitize.markdown2html",
+                                       "clean_html": "coursectl.sanitize.clean_html",
+                                       "course_inline_mathjax": "coursectl.offline_math.InlineMathJax"}
         config.Autograde.autograde_preprocessors = [
             p for p in Autograde.class_traits()["autograde_preprocessors"].default() if p is not Execute]
         coursedir = CourseDirectory(config=config)
