@@ -294,7 +294,9 @@ def test_student_runs_all_and_validates(browser, student_lab, student_folder):
 
     browser.get(f"{student_lab}/lab/tree/{A1}/{A1}.ipynb?token={TOKEN}")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), what="the notebook")
-    _wait(browser, lambda d: "Idle" in d.find_element(By.ID, "jp-main-statusbar").text, what="an idle kernel")
+    # The server's view of the kernel (JupyterLab 4.6's status bar no longer shows its state).
+    _wait(browser, lambda d: [k for k in _api(student_lab, "/api/kernels") if k["execution_state"] == "idle"],
+          what="an idle kernel")
 
     items = [i.text.strip() for i in _menu(browser, "Nbgrader") if i.text.strip()]
     _close_menu(browser)
