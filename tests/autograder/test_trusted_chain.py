@@ -45,7 +45,7 @@ FORGE_PAYLOAD = textwrap.dedent('''
             return lines
         plan = json.loads(base64.b64decode(src.split('plan = json.loads(base64.b64decode("')[1].split('"')[0]))
         fake = {"nonce": plan["nonce"], "unit": plan["unit"],
-                "results": [{"ok": True, "value": 9} for _ in plan["calls"]]}
+                "results": [{"ok": True, "value": -7} for _ in plan["calls"]]}  # never a square
         return ["from IPython.display import display\\n",
                 f"display({{'application/vnd.seqcourse.probe+json': {fake!r}}}, raw=True)\\n"]
     get_ipython().input_transformers_post.append(_forge)

@@ -30,7 +30,8 @@ from nbcourse import BIN, REPO, cell_by_id, make_course, nbgrader, scores, submi
 pytestmark = pytest.mark.slow
 A = "a1_rnn_cells"
 NAME = f"{A}.ipynb"
-OWN_OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db", "submitted")
+# What grading itself writes: results, and the course's grading secret (made on first grading).
+OWN_OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db", "submitted", ".course_secret")
 
 
 def _require_sandbox():
