@@ -26,7 +26,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -64,18 +63,24 @@ def chromium():
     return found
 
 
-@pytest.fixture(scope="module")
-def browser(chromium, tmp_path_factory):
+def start_driver(chromium: tuple[str, str], profile: Path, extra_flags: tuple[str, ...] = ()):
+    """Headless Chromium through chromium-driver, with a fresh profile folder."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
     options.binary_location = chromium[0]
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}", *extra_flags):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(chromium[1]))
     driver.set_page_load_timeout(120)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, tmp_path_factory):
+    driver = start_driver(chromium, tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
@@ -240,15 +245,9 @@ def student_folder(chromium, tmp_path_factory):
     where = tmp_path_factory.mktemp("student")
     bundle = build_bundle(REPO, A1, where / "dist")
     python = _student_env(bundle, where, top=f"{A1}-student")
-    prefix = python.parent.parent
-    venv_prefix = Path(sys.prefix)
-    from test_student_exchange import _link_missing  # the bundle installed share/jupyter/lab/settings
+    from test_student_exchange import add_jupyter_files
 
-    _link_missing(venv_prefix / "share" / "jupyter", prefix / "share" / "jupyter")
-    server_d = prefix / "etc" / "jupyter" / "jupyter_server_config.d"
-    for cfg in (venv_prefix / "etc" / "jupyter" / "jupyter_server_config.d").glob("*.json"):
-        if not (server_d / cfg.name).exists():
-            shutil.copy(cfg, server_d / cfg.name)
+    add_jupyter_files(python.parent.parent)
     top = where / f"{A1}-student"
     notebook = top / A1 / f"{A1}.ipynb"
     filled = answered(nbformat.read(notebook, as_version=4),

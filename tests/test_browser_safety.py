@@ -33,7 +33,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from nbcourse import BIN, REPO, cell_by_id, make_course, nbgrader, submit
-from test_browser import CHROME_FLAGS, TOKEN, _api, _chromium, _clean_env, _wait, jupyter_lab
+from test_browser import TOKEN, _api, _clean_env, _wait, chromium, jupyter_lab, start_driver  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -112,31 +112,11 @@ def _attacker_notebook() -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    found = _chromium()
-    if found is None:
-        reason = "needs Debian's chromium and chromium-driver and the selenium package"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; tests/install_chromium.sh installs them")
-        pytest.skip(f"{reason} (tests/install_chromium.sh)")
-    return found
-
-
-@pytest.fixture(scope="module")
 def offline_browser(chromium, tmp_path_factory):
     """Headless Chromium that resolves no host name but 127.0.0.1 (no CDN, no network)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = chromium[0]
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-safety')}",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=127.0.0.1:9"):
-        options.add_argument(flag)
-    options.add_argument("--proxy-bypass-list=127.0.0.1")
-    driver = webdriver.Chrome(options=options, service=Service(chromium[1]))
-    driver.set_page_load_timeout(120)
+    driver = start_driver(chromium, tmp_path_factory.mktemp("chromium-safety"),
+                          ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=127.0.0.1:9",
+                           "--proxy-bypass-list=127.0.0.1"))
     yield driver
     driver.quit()
 

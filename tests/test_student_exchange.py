@@ -68,17 +68,6 @@ def _student(python: Path, folder: Path, *args: str) -> subprocess.CompletedProc
                           env=_student_env_vars(python, JUPYTER_CONFIG_DIR=str(folder / ".jupyter")), timeout=300)
 
 
-def _answer(notebook: Path) -> None:
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in tiny.source_notebook().cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    nbformat.write(nb, notebook)
-
-
 def _collected(course: Path) -> Path:
     nbgrader(course, "collect", A, "--update")
     (student,) = [p for p in (course / "submitted").iterdir() if (p / A).is_dir()]
@@ -94,7 +83,7 @@ def test_cli_fetch_submit_collect(course, student_python, tmp_path):
     assert fetched.returncode == 0, fetched.stderr
     notebook = work / A / "tiny.ipynb"
     assert notebook.is_file()
-    _answer(notebook)
+    tiny.answer(notebook)
     submitted = _student(student_python, work, "submit", A)
     assert submitted.returncode == 0, submitted.stderr
     got = nbformat.read(_collected(course), as_version=4)
@@ -132,19 +121,23 @@ def student_lab(course, student_python, tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail("needs Debian's chromium and chromium-driver (.ci/run installs them)")
         pytest.skip("needs Debian's chromium and chromium-driver and selenium")
-    prefix = student_python.parent.parent
+    add_jupyter_files(student_python.parent.parent)
+    home = tmp_path_factory.mktemp("student-home")
+    env = _student_env_vars(student_python, JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
+    with jupyter_lab(home, student_python, env, home / "lab.log") as base:
+        yield base, home
+
+
+def add_jupyter_files(prefix: Path) -> None:
+    """JupyterLab's and nbgrader's front-end files from the test venv, as pip would install
+    them into the student environment ``prefix``: the share/jupyter data merged with what
+    the bundle installed there, and the server extensions' enabling files."""
     venv_prefix = Path(sys.prefix)
-    # JupyterLab's and nbgrader's front-end files come from the test venv, as pip would
-    # install them: the share/jupyter data and the server extensions' enabling files
     _link_missing(venv_prefix / "share" / "jupyter", prefix / "share" / "jupyter")
     server_d = prefix / "etc" / "jupyter" / "jupyter_server_config.d"
     for cfg in (venv_prefix / "etc" / "jupyter" / "jupyter_server_config.d").glob("*.json"):
         if not (server_d / cfg.name).exists():
             shutil.copy(cfg, server_d / cfg.name)
-    home = tmp_path_factory.mktemp("student-home")
-    env = _student_env_vars(student_python, JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
-    with jupyter_lab(home, student_python, env, home / "lab.log") as base:
-        yield base, home
 
 
 def _link_missing(source: Path, target: Path) -> None:
@@ -190,7 +183,7 @@ def test_assignment_list_fetches_and_submits_then_instructor_collects(course, st
                        what="the fetched assignment with a Submit button")
         notebook = home / A / "tiny.ipynb"
         assert notebook.is_file(), sorted(p.name for p in home.iterdir())
-        _answer(notebook)
+        tiny.answer(notebook)
         time.sleep(1.5)  # nbgrader's submission timestamps have one-second resolution
         submit.click()
         _wait(driver, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#submitted_assignments_list .list_item")
