@@ -7,10 +7,14 @@ import importlib
 import pkgutil
 import warnings
 
-from .worker import warm_up
+from .worker import schema_checks_once, warm_up
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    try:
+        schema_checks_once()
+    except Exception:  # nbgrader's own per-call check stays
+        pass
     try:
         warm_up()
     except Exception:  # a cold start is slower, not wrong

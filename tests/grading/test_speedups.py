@@ -1,0 +1,65 @@
+"""Shortcuts the grading processes take must behave exactly as what they replace
+(no kernels): nbgrader's metadata check with a cached schema validator, and new SQLite
+gradebooks stamped with nbgrader's alembic head without running `alembic`."""
+from __future__ import annotations
+
+import sqlite3
+
+import jsonschema
+import pytest
+from nbformat.v4 import new_code_cell
+
+from coursectl.grading import gradebook, worker
+from coursectl.nbg import path_with_tools
+
+
+def _cell(**meta):
+    base = {"grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3,
+            "solution": False, "task": False}
+    return new_code_cell("x = 1", metadata={"nbgrader": dict(base, **meta)})
+
+
+@pytest.mark.parametrize("meta", [{}, {"points": "many"}, {"grade_id": 3}, {"locked": "yes", "points": -1}])
+def test_cached_schema_check_matches_jsonschema(meta):
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    schema = MetadataValidatorV3().schema
+    instance = _cell(**meta).metadata["nbgrader"]
+    try:
+        jsonschema.validate(instance, schema)
+        want = None
+    except jsonschema.ValidationError as exc:
+        want = (exc.message, list(exc.path))
+    for _ in range(2):  # built, then cached
+        try:
+            worker._validate_against(instance, schema)
+            got = None
+        except jsonschema.ValidationError as exc:
+            got = (exc.message, list(exc.path))
+        assert got == want
+    assert (want is None) == (meta == {})
+
+
+def test_patched_nbgrader_still_refuses_bad_metadata(monkeypatch):
+    from nbgrader.nbgraderformat import common
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    monkeypatch.setattr(common, "jsonschema", common.jsonschema)  # undone after the test
+    worker.schema_checks_once()
+    assert common.jsonschema.validate is worker._validate_against
+    MetadataValidatorV3().validate_cell(_cell())
+    with pytest.raises(jsonschema.ValidationError):
+        MetadataValidatorV3().validate_cell(_cell(points="many"))
+
+
+def test_new_gradebook_stamped_like_nbgrader(tmp_path, monkeypatch):
+    from nbgrader.api import get_alembic_version
+
+    monkeypatch.setenv("PATH", path_with_tools(""))
+    assert gradebook.head_version() == get_alembic_version()  # what nbgrader gets from `alembic heads`
+    with gradebook.open_gradebook(f"sqlite:///{tmp_path / 'new.db'}") as gb:
+        gb.update_or_create_student("s")
+        assert gradebook.schema_version(gb) == gradebook.head_version()
+    with sqlite3.connect(tmp_path / "new.db") as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"alembic_version", "student", "assignment", "grade", "notebook"} <= tables
