@@ -133,11 +133,14 @@ def _api(base: str, path: str):
 
 
 def _wait(driver, test, timeout=120, what="condition"):
-    from selenium.common.exceptions import TimeoutException
+    """Poll ``test(driver)`` until it is truthy. A page that re-renders while it is read
+    (a stale element) is read again on the next poll."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(lambda d: test(d))
+        return WebDriverWait(driver, timeout, poll_frequency=0.5,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: test(d))
     except TimeoutException:
         pytest.fail(f"timed out after {timeout} s waiting for {what}; page text:\n"
                     f"{driver.find_element('tag name', 'body').text[:2000]}")

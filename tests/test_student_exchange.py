@@ -196,17 +196,6 @@ def test_assignment_list_fetches_and_submits_then_instructor_collects(course, st
 
 
 def _browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
+    from test_browser import _chromium, start_driver
 
-    from test_browser import CHROME_FLAGS, _chromium
-
-    browser, driver = _chromium()
-    options = Options()
-    options.binary_location = browser
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    d = webdriver.Chrome(options=options, service=Service(driver))
-    d.set_page_load_timeout(120)
-    return d
+    return start_driver(_chromium(), tmp_path_factory.mktemp("chromium-profile"))

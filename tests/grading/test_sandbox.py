@@ -27,7 +27,7 @@ from nbcourse import BIN, REPO, nbgrader, scores, submit
 FULL = {"test_square": (2.0, 2.0), "test_cube": (3.0, 3.0)}
 TAG = f"sbx{os.getpid()}"            # marks what the attacks leave, so the test can look for it
 SLEEP = "1000.375"                   # a detached `sleep` that must not outlive its submission
-OWN_OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db")
+OWN_OUTPUTS = ("autograded", "feedback", "reports", "gradebook.db", ".course_secret")  # what grading writes
 
 needs_bwrap = pytest.mark.skipif(sandbox.unavailable() is not None,
                                  reason=f"bubblewrap cannot start here: {sandbox.unavailable()}")

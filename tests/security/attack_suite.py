@@ -1,7 +1,9 @@
 """Cheating submissions (tests/fixtures/attacks/a1_attacks.py) graded next to an honest one.
 
-Graded once with `course grade --workers 2` and once with plain `nbgrader autograde`, both in
-the sandbox: every attack scores what the untouched release scores, the honest submission
+The tests are written once here and collected by two modules, one per way of grading
+(``GRADE_BY``): test_attacks_course_grade.py (`course grade --workers 2`) and
+test_attacks_nbgrader.py (plain `nbgrader autograde`), so the two grading runs can go to
+different test processes. Both grade in the sandbox: every attack scores what the untouched release scores, the honest submission
 keeps full marks, and nothing outside the attackers' own results changes (course files,
 gradebook rows, host files, processes, the network).
 
@@ -79,11 +81,17 @@ def _marks() -> list[str]:
 
 
 def _processes_with_mark() -> list[str]:
+    """Attack processes left in the host's PID namespace. (A process inside a sandbox that is
+    still grading, say the other grading path's run in a parallel test process, is in a
+    PID namespace of its own and dies with it.)"""
     found = []
+    host_ns = os.readlink("/proc/self/ns/pid")
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if os.readlink(entry / "ns" / "pid") != host_ns:
+                    continue
             except OSError:
                 continue
             if MARK in cmd and "pytest" not in cmd:
@@ -130,7 +138,10 @@ def _solution_lines() -> list[str]:
     return [ln for c in nb.cells for ln in cells.solution_lines(cells.source_text(c)) if len(ln) > 30]
 
 
-@pytest.fixture(scope="module", params=["course grade", "nbgrader autograde"])
+COURSE_GRADE, NBGRADER = "course grade", "nbgrader autograde"
+
+
+@pytest.fixture(scope="module")
 def attacked(request, tmp_path_factory):
     _require_sandbox()
     for stale in _marks():
@@ -148,7 +159,9 @@ def attacked(request, tmp_path_factory):
                name=NAME)
     submit(course, "held_honest", A, _held_honest(), name=NAME)
     before = _snapshot(course)
-    if request.param == "course grade":
+    grade_by = request.module.GRADE_BY
+    assert grade_by in (COURSE_GRADE, NBGRADER), grade_by
+    if grade_by == COURSE_GRADE:
         proc = subprocess.run([str(BIN / "course"), "grade", A, "--workers", "2", "--cell-timeout", "60"],
                               cwd=course, capture_output=True, text=True, timeout=3000)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
