@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from coursectl.bundle import LAB_OVERRIDES, build_bundle
+from coursectl.assignments import ASSIGNMENTS
 from nbcourse import REPO
 
 matplotlib.use("Agg")
@@ -19,7 +20,7 @@ matplotlib.use("Agg")
 MINE = ("a3_char_lm", "a4_visualizing")
 
 
-@pytest.mark.parametrize("assignment", MINE)
+@pytest.mark.parametrize("assignment", list(ASSIGNMENTS))
 def test_instructions_name_jupyterlab_4_menus(assignment):
     for folder in ("source", "release"):
         nb = nbformat.read(REPO / folder / assignment / f"{assignment}.ipynb", as_version=4)
