@@ -17,7 +17,6 @@ from nbcourse import REPO
 
 matplotlib.use("Agg")
 
-MINE = ("a3_char_lm", "a4_visualizing")
 
 
 @pytest.mark.parametrize("assignment", list(ASSIGNMENTS))
