@@ -345,22 +345,28 @@ A1 = "a1_rnn_cells"
 A1_NB = f"{A1}.ipynb"
 BOMB_CELL = "lstm_cell"        # the bomb runs first thing in this answer cell, then the release's code
 SLEEP_MARK = "313.25"          # fork-bomb children become `sleep 313.25`: easy to find if left behind
-BOMBS = {
-    # Wide fork bomb: every child holds its slot (as `sleep`), the parent forks on.
-    "fork": f"""import os
+
+
+def _fork_bomb(sleep_seconds: str) -> str:
+    """Cell source: fork up to 3000 children, each becoming `sleep SLEEP_SECONDS`."""
+    return f"""import os
 kids = 0
 try:
     while kids < 3000:
         if os.fork() == 0:
             try:
-                os.execv("/bin/sleep", ["sleep", "{SLEEP_MARK}"])
+                os.execv("/bin/sleep", ["sleep", "{sleep_seconds}"])
             finally:
                 os._exit(0)
         kids += 1
 except OSError as exc:
     print("fork refused:", type(exc).__name__)
-print("forks", kids)
-""",
+"""
+
+
+BOMBS = {
+    # Wide fork bomb: every child holds its slot (as `sleep`), the parent forks on.
+    "fork": _fork_bomb(SLEEP_MARK) + 'print("forks", kids)\n',
     # A child fills a memfd (shared memory: not address space) past the job's cap.
     "memfd": """import os
 pid = os.fork()
@@ -558,19 +564,7 @@ def test_bombs_leave_the_machine_responsive_and_clean(bombed):
 
 # For plain nbgrader (its own Execute gives up on a kernel that fails): the children
 # exit after a moment and the parent reaps them, so the notebook runs to its end.
-BRIEF_FORK_BOMB = """import os
-kids = 0
-try:
-    while kids < 3000:
-        if os.fork() == 0:
-            try:
-                os.execv("/bin/sleep", ["sleep", "2"])
-            finally:
-                os._exit(0)
-        kids += 1
-except OSError as exc:
-    print("fork refused:", type(exc).__name__)
-while True:
+BRIEF_FORK_BOMB = _fork_bomb("2") + """while True:
     try:
         os.wait()
     except ChildProcessError:
@@ -581,7 +575,7 @@ print("forks", kids)
 
 @pytest.mark.slow
 def test_plain_nbgrader_autograde_applies_the_job_group(tmp_path):
-    from nbcourse import REPO, make_course, nbgrader
+    from nbcourse import make_course, nbgrader
 
     _require_job_limits()
     since = time.time()
