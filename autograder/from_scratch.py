@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .static_guard import dotted
+
 HELD_NAME = "held for review"
 
 # Calls that run or reach code by a computed name wherever they appear.
@@ -154,16 +156,6 @@ def _code_of(arg: str) -> str:
             text = m.group(1)
 
 
-def _dotted(node) -> list[str] | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return [node.id, *parts[::-1]]
-    return None
-
-
 def _literal(node) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
@@ -226,10 +218,10 @@ class _Dynamic(ast.NodeVisitor):
             self._hit(f"{name}(...)", node)
         elif name in NAMED_ACCESS and (len(node.args) < 2 or not _literal(node.args[1])):
             self._hit(f"{name}(...) with a computed attribute name", node)
-        chain = _dotted(func)
+        chain = dotted(func)
         if chain and chain[0] == "get_ipython" or (isinstance(func, ast.Attribute)
                                                    and isinstance(func.value, ast.Call)
-                                                   and _dotted(func.value.func) == ["get_ipython"]):
+                                                   and dotted(func.value.func) == ["get_ipython"]):
             self._ipython(node)
             for arg in node.args:  # the literal magic arguments are read as code, not walked
                 if not _literal(arg):
@@ -265,7 +257,7 @@ class _Dynamic(ast.NodeVisitor):
     def visit_Attribute(self, node):
         if node.attr in DUNDER_ATTRS:
             self._hit(f".{node.attr}", node)
-        chain = _dotted(node)
+        chain = dotted(node)
         if chain and len(chain) >= 2:
             root = self.aliases.get(chain[0], chain[0])
             full = root.split(".") + chain[1:]

@@ -32,6 +32,18 @@ EVERYTHING = "*"
 DYNAMIC = {"getattr", "__import__", "eval", "exec", "compile", "import_module", "__getattribute__", "vars"}
 
 
+def dotted(node) -> list[str] | None:
+    """``torch.nn.LSTM`` as ["torch", "nn", "LSTM"]; None for anything but a dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    return None
+
+
 class _Finder(ast.NodeVisitor):
     def __init__(self, aliases: dict[str, str]):
         self.aliases = aliases  # local name -> what it stands for ("torch.nn", "torch.nn.LSTM")
@@ -41,18 +53,8 @@ class _Finder(ast.NodeVisitor):
         if self.found is None:
             self.found = what
 
-    def _dotted(self, node) -> list[str] | None:
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name):
-            parts.append(node.id)
-            return parts[::-1]
-        return None
-
     def visit_Attribute(self, node):
-        chain = self._dotted(node)
+        chain = dotted(node)
         if chain:
             root = self.aliases.get(chain[0], chain[0])
             full = root.split(".") + chain[1:]
@@ -80,7 +82,7 @@ class _Finder(ast.NodeVisitor):
             if any(s.split(".")[-1] in RECURRENT_CLASSES | KERNELS or s.startswith("torch") for s in strings):
                 self._hit(f"{name}({', '.join(map(repr, strings))})")
             elif name in ("getattr", "__getattribute__") and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant):
-                obj = self._dotted(node.args[0])
+                obj = dotted(node.args[0])
                 if obj and (self.aliases.get(obj[0], obj[0]).split(".")[0] in TORCH_ROOTS):
                     self._hit(f"{name} with a computed name on {'.'.join(obj)}")
             elif name in ("__import__", "import_module", "eval", "exec", "compile"):
@@ -88,7 +90,7 @@ class _Finder(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Subscript(self, node):
-        base = self._dotted(node.value)
+        base = dotted(node.value)
         if base and base[-1] in ("__dict__", "modules") and not isinstance(node.slice, ast.Constant):
             root = self.aliases.get(base[0], base[0]).split(".")[0]
             if root in TORCH_ROOTS or base[0] == "sys":
