@@ -24,6 +24,8 @@ $(STAMP): pyproject.toml
 	-sh data_scripts/install_debian_data.sh
 	# browser tests: Debian's chromium and chromium-driver (skipped without apt/root)
 	-sh tests/install_chromium.sh
+	# JupyterHub tests: configurable-http-proxy from npm into $(VENV)/bin (skipped without npm)
+	-sh tests/install_chp.sh $(VENV)
 	# course grade runs student kernels in Debian's bubblewrap sandbox (warns without apt/root)
 	-sh coursectl/grading/install_bubblewrap.sh
 	# JupyterLab in this venv without the news prompt (students' bundles set the same)
