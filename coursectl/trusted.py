@@ -119,8 +119,9 @@ class InjectProbes(NbGraderPreprocessor):
         # instructor's, restored by nbgrader before this step).
         from autograder import from_scratch
 
-        for cell in nb.cells:  # only this chain writes held points (a submission cannot bring its own)
+        for cell in nb.cells:  # only this chain writes held points or checks (a submission cannot bring its own)
             cell.get("metadata", {}).pop(HELD_KEY, None)
+            cell.get("metadata", {}).pop(CHECKS_KEY, None)
         # Read once, as IPython runs them (magics included), for the units' policies.
         reading = from_scratch.read_cells([
             (i + 1, str(c.get("id") or ""), cells.source_text(c)) for i, c in enumerate(nb.cells)
@@ -252,6 +253,12 @@ class CollectVerdicts(NbGraderPreprocessor):
             if held:
                 report = _hold(cell, gid, state, held, points, report)
             state["reports"][gid] = report
+            # Each check's verdict as data, for the instant-feedback service (coursectl/service/):
+            # the names and messages the report prints, passed checks included.
+            cell.setdefault("metadata", {})[CHECKS_KEY] = {
+                "held": bool(held),
+                "checks": [{"name": str(c.name), "passed": bool(c.passed), "message": str(c.message)}
+                           for r in results for c in r.checks]}
             cell.source = state["sources"][gid]
             cell.setdefault("outputs", []).append(
                 new_output("stream", name="stdout", text=f"[grader] {report}\n"))
@@ -298,6 +305,7 @@ def _blocked(plan, verdict):
                              verdict.name, verdict.message)
 
 
+CHECKS_KEY = "seqcourse_checks"  # grade-cell metadata of the autograded notebook: each check's verdict
 HELD_KEY = "seqcourse_held"  # grade-cell metadata of the autograded notebook: what `course held` releases
 
 
