@@ -11,12 +11,21 @@ wall-clock limit by killing that process and its kernels. It imports only the st
 library and model.py, so `course grade` stays light. What comes back from the scratch
 course is packed without following links (safefs): a kernel that left a link to the
 solution in its folder sends back nothing through it, and the link is named.
+
+A local pool passes ``slots`` (``CellSlots``): then each worker also runs the *next* job
+ahead. That job's grading process starts its (fresh, sandboxed) kernel and the trusted
+start-up code's imports while the worker's current job runs its cells, and waits, kernel
+ready, for a cell slot; the current job gives its slot up when its cells are done and
+goes on judging and writing feedback beside the next job's cells. At most ``slots.n``
+submissions run cells at once; every submission still has a process and a kernel of its
+own.
 """
 from __future__ import annotations
 
 import fnmatch
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -94,10 +103,92 @@ def probe_sandbox(no_network: bool = True, remember: bool = False) -> tuple[str 
     return (bwrap if ok else None), line
 
 
-def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, asked: float = 0.0) -> None:
+def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, asked: float = 0.0,
+               turn=None) -> None:
     from .worker import child_main  # already imported in the fork server
 
-    child_main(job, workdir, runtime, bwrap, asked)
+    child_main(job, workdir, runtime, bwrap, asked, turn)
+
+
+class CellSlots:
+    """How many submissions of one pool may run cells at once (``n``, its workers).
+
+    A job holds a slot from its first cell to the end of its cells. A job that starts
+    while all are held is the worker's next job, started ahead: it waits (before forking)
+    until some job is running cells, so the first jobs' start-up is not slowed, then
+    starts its kernel and waits, ready, for a slot."""
+
+    def __init__(self, n: int):
+        self.n = max(1, int(n))
+        self._cond = threading.Condition()
+        self._held = 0
+        self._in_cells = 0
+
+    def try_hold(self) -> bool:
+        with self._cond:
+            if self._held < self.n:
+                self._held += 1
+                return True
+            return False
+
+    def wait_for_cells(self, timeout: float) -> None:
+        """Until a job runs cells or a slot is free (or ``timeout``): time to start ahead."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_cells > 0 or self._held < self.n, timeout)
+
+    def hold(self, alive) -> bool:
+        """Wait for a slot while ``alive()``; whether one is held."""
+        with self._cond:
+            while self._held >= self.n:
+                if not alive():
+                    return False
+                self._cond.wait(0.5)
+            self._held += 1
+            return True
+
+    def started_cells(self) -> None:
+        with self._cond:
+            self._in_cells += 1
+            self._cond.notify_all()
+
+    def release(self, in_cells: bool) -> None:
+        with self._cond:
+            self._held -= 1
+            if in_cells:
+                self._in_cells -= 1
+            self._cond.notify_all()
+
+
+class _Turn:
+    """One job's side of the pipe to its grading process, and its slot (see CellSlots)."""
+
+    def __init__(self, slots: CellSlots | None):
+        self.slots = slots
+        self.held = slots.try_hold() if slots is not None else False
+        self.in_cells = False
+        self.waited = 0.0
+        self.go_at: float | None = None
+
+    def ask(self, proc, conn) -> None:
+        """The grading process's kernel is ready: give it a slot (waiting for one), then go."""
+        clock = time.monotonic()
+        if self.slots is not None and not self.held:
+            self.held = self.slots.hold(proc.is_alive)
+        self.waited = time.monotonic() - clock
+        if self.held and not self.in_cells:
+            self.in_cells = True
+            self.slots.started_cells()
+        self.go_at = time.monotonic()
+        try:
+            conn.send("go")
+        except OSError:  # it died meanwhile
+            pass
+
+    def done(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release(self.in_cells)
+            self.in_cells = False
 
 
 def _kernels(workdir: Path) -> tuple[list[int], str | None]:
@@ -211,9 +302,18 @@ def write_scratch_course(job: GradeJob, course: Path) -> None:
     unpack_tree(job.submission, course / "submitted" / job.student / job.assignment)
 
 
-def grade_job(job: GradeJob) -> JobResult:
-    """Grade one submission in a fresh process; a bad notebook never raises here."""
+def grade_job(job: GradeJob, *, slots: CellSlots | None = None) -> JobResult:
+    """Grade one submission in a fresh process; a bad notebook never raises here.
+    ``slots``: the pool's cell slots, to start this job's kernel ahead (module docstring)."""
     start = time.monotonic()
+    turn = _Turn(slots)
+    try:
+        return _grade_job(job, start, turn)
+    finally:
+        turn.done()
+
+
+def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
     bwrap = None
     if job.sandbox:
         bwrap, line = _sandbox_here(job.limits.no_network)
@@ -234,18 +334,20 @@ def grade_job(job: GradeJob) -> JobResult:
         write_scratch_course(job, course)
         timings["staging"] = time.perf_counter() - clock
         _allow_children()
-        proc = _context().Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time()),
-                                  daemon=True)
+        if turn.slots is not None and not turn.held:
+            turn.slots.wait_for_cells(timeout=float(job.limits.timeout))
+        ctx = _context()
+        ours, theirs = ctx.Pipe() if turn.slots is not None else (None, None)
+        proc = ctx.Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time(), theirs),
+                           daemon=True)
         with _LOCK:
             _RUNNING[str(workdir)] = proc
         try:
             proc.start()
+            if theirs is not None:
+                theirs.close()
             limit = float(job.limits.timeout) + GRACE_S
-            proc.join(limit)
-            killed = proc.is_alive()
-            if killed:
-                proc.kill()
-                proc.join()
+            killed = _wait(proc, ours, turn, time.monotonic() + limit)
         finally:
             with _LOCK:
                 _RUNNING.pop(str(workdir), None)
@@ -274,9 +376,41 @@ def grade_job(job: GradeJob) -> JobResult:
     result.network = network
     result.worker = _where()
     result.seconds = round(time.monotonic() - start, 2)
+    if turn.go_at is not None:
+        timings["ahead"] = turn.go_at - start
     result.timings = {k: round(v, 4) for k, v in timings.items()}
     result.timings["job"] = round(time.monotonic() - start, 4)
     return result
+
+
+def _wait(proc, conn, turn: _Turn, deadline: float) -> bool:
+    """Wait for the grading process to end, answering its pipe; whether it was killed at
+    the wall-clock limit (which does not count the time its ready kernel waited for a slot)."""
+    waits = [proc.sentinel] + ([conn] if conn is not None else [])
+    while True:
+        ready = multiprocessing.connection.wait(waits, timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            proc.kill()
+            proc.join()
+            return True
+        if conn is not None and conn in ready:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # it closed its end (exiting)
+                waits.remove(conn)
+                conn.close()
+                conn = None
+                continue
+            if msg == "ready":
+                turn.ask(proc, conn)
+                deadline += turn.waited
+            elif msg == "done":
+                turn.done()
+        if proc.sentinel in ready:
+            proc.join()
+            if conn is not None:
+                conn.close()
+            return False
 
 
 def _pack_back(course: Path, kind: str, job: GradeJob, problems: list[str]) -> dict:

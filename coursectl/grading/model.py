@@ -28,9 +28,12 @@ LOG_FILE = "grader.log"
 # The parts of a job's time in JobResult.timings, in the order they happen. "imports",
 # "cells" and "checks" are the kernel's own time for import-only cells, the other cells and
 # the grade cells (from the kernel's reply stamps); "execute" is all cells as the grading
-# process waited for them (messaging and the kernel's shutdown included).
-TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "imports", "cells", "checks", "execute",
-                "judging", "feedback", "exit", "packing", "writing")
+# process waited for them (messaging and the kernel's shutdown included). "preload" is the
+# trusted start-up code's imports in the new kernel, "waiting" the time a kernel started
+# ahead waited for a free cell slot, and "ahead" all of the job's time before it got that
+# slot (staging to waiting: done while the worker's previous job ran its cells).
+TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "preload", "waiting", "ahead", "imports", "cells",
+                "checks", "execute", "judging", "feedback", "exit", "packing", "writing")
 
 
 def pack_tree(folder: Path) -> Tree:

@@ -5,7 +5,8 @@ order they finish. Jobs are self-contained (model.py), so the same call works on
 
 * the local pool (default): a thread pool whose threads each wait while ``grade_job``
   runs its submission in a forked process, so the threads cost nothing and one process
-  per submission keeps submissions apart;
+  per submission keeps submissions apart; two threads per worker, so that each worker's
+  next job starts its kernel ahead and waits for the worker's cell slot (jobs.CellSlots);
 * a Dask cluster (``cluster="local:N"``: a ``LocalCluster`` of N worker processes started
   here; ``cluster="tcp://host:8786"``: a running scheduler; or ``executor=Client(...)``,
   e.g. for a dask-jobqueue or Kubernetes cluster). Workers need this package and the
@@ -110,8 +111,11 @@ class LocalRunner:
     def __init__(self, workers: int | None = None, executor=None):
         self.workers = workers or default_workers()
         self.owned = executor is None
+        # Our pool: a second thread per worker for the job started ahead; at most
+        # ``workers`` jobs run cells at once. A caller's executor runs jobs as it likes.
+        self.slots = jobs.CellSlots(self.workers) if self.owned else None
         self.pool = executor if executor is not None else ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="grade")
+            max_workers=2 * self.workers, thread_name_prefix="grade")
         self.where = (f"{self.workers} local workers" if self.owned
                       else f"executor {type(executor).__name__}")
         if self.owned:
@@ -124,7 +128,9 @@ class LocalRunner:
         return jobs.probe_sandbox(no_network=no_network, remember=True)
 
     def submit(self, job: GradeJob):
-        return self.pool.submit(jobs.grade_job, job)
+        if self.slots is None:
+            return self.pool.submit(jobs.grade_job, job)
+        return self.pool.submit(jobs.grade_job, job, slots=self.slots)
 
     window = None   # every job at once: the pool queues them
     stalled = None  # a local pool does not lose its workers

@@ -27,10 +27,10 @@ from pathlib import Path
 from queue import Empty
 
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import Float, Integer
+from traitlets import Float, Integer, List, Unicode
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -54,6 +54,80 @@ TIMED_OUT: list[bool] = []
 # Seconds spent per part of the job in this process (see model.TIMING_PARTS), for the
 # benchmark and the report: measured, never used to decide anything.
 TIMINGS: dict[str, float] = {}
+# The grading process's end of its pipe to grade_job (jobs.py), when the job's kernel is
+# started ahead: "ready" once the kernel is up with the modules preloaded, then wait for
+# "go" (a free cell slot on this worker) before the first cell; "done" after autograde.
+TURN: list = []
+
+# Trusted start-up code: run silently (no history, no execution count, no names left in
+# the namespace) in each fresh kernel before the submission's first cell, so the
+# notebook's own imports of these modules take no time. Which modules: those the
+# instructor's source notebook imports, of the packages below (the hidden grader packages
+# are never among them, and cannot be imported in the sandbox anyway).
+PRELOAD_PACKAGES = ("numpy", "torch", "matplotlib", "pandas", "coursekit", "data_scripts")
+PRELOAD_FIRST = ("numpy", "torch")
+PRELOAD_CODE = """\
+def __course_grader_preload():
+    import importlib
+    for name in {names!r}:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the notebook's own import will say why
+            pass
+__course_grader_preload()
+del __course_grader_preload
+"""
+
+
+def preload_modules(source_dir: Path) -> list[str]:
+    """The modules to preload for an assignment: numpy and torch, then each module of
+    PRELOAD_PACKAGES that the source notebooks import (absolute imports, in order)."""
+    import ast
+
+    import nbformat
+
+    names = list(PRELOAD_FIRST)
+    for path in sorted(Path(source_dir).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:
+            continue
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                body = ast.parse(cell.source)
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(body):
+                found = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                         else [])
+                names += [n for n in found if n.split(".")[0] in PRELOAD_PACKAGES]
+    return list(dict.fromkeys(names))
+
+
+def _wait_for_turn() -> float:
+    """Tell grade_job the kernel is ready and wait for its go; seconds waited."""
+    if not TURN:
+        return 0.0
+    clock = time.perf_counter()
+    try:
+        TURN[0].send("ready")
+        TURN[0].recv()
+    except (EOFError, OSError):  # grade_job is gone: this process dies with it
+        TURN.clear()
+    return time.perf_counter() - clock
+
+
+def _turn_done() -> None:
+    """The cells are over: the worker's slot may go to the next job's waiting kernel."""
+    if TURN:
+        try:
+            TURN[0].send("done")
+        except (EOFError, OSError):
+            pass
+        TURN.clear()
 
 
 def _spent(part: str, seconds: float) -> None:
@@ -246,6 +320,8 @@ class GuardedExecute(Execute):
     deadline = Float(0.0, help="time.time() after which no further cell starts (0: none)").tag(config=True)
     max_output_bytes = Integer(5_000_000, help="output kept per cell; the rest is dropped").tag(config=True)
     max_restarts = Integer(3, help="kernel restarts before the remaining cells are skipped").tag(config=True)
+    preload = List(Unicode(), [], help="modules the trusted start-up code imports in each new kernel before "
+                                       "the first cell (preload_modules)").tag(config=True)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -261,14 +337,47 @@ class GuardedExecute(Execute):
         self._out_bytes: dict[int, int] = {}
         self._cut: set[int] = set()
         self._started = time.perf_counter()
-        self._ready: float | None = None  # the kernel answered: its first cell is sent
+        self._ready: float | None = None  # the kernel answered
+        self._go: float | None = None     # preloaded, and its turn came: the first cell is sent
         try:
             return super().preprocess(nb, resources, km)
         finally:
             end = time.perf_counter()
             ready = self._ready or end
             _spent("kernel_start", ready - self._started)
-            _spent("execute", end - ready)  # the cells, messaging and the kernel's shutdown
+            _spent("execute", end - (self._go or ready))  # the cells, messaging and the kernel's shutdown
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if self._ready is not None:  # not the first kernel of this notebook (a restart replays cells)
+            return kc
+        self._ready = time.perf_counter()
+        if self.preload:
+            await self._preload(kc)
+            _spent("preload", time.perf_counter() - self._ready)
+        waited = _wait_for_turn()
+        _spent("waiting", waited)
+        if self.deadline:
+            self.deadline += waited  # the wall-clock limit counts the submission's time, not the queue
+        self._go = time.perf_counter()
+        return kc
+
+    # nbclient's setup_kernel calls the blocking wrapper, bound to its own coroutine.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    async def _preload(self, kc) -> None:
+        """The trusted start-up code (PRELOAD_CODE), before any of the notebook's cells."""
+        msg_id = kc.execute(PRELOAD_CODE.format(names=tuple(self.preload)), silent=True, store_history=False,
+                            allow_stdin=False)
+        end = time.monotonic() + max(30.0, float(self.timeout or 0))
+        while time.monotonic() < end:
+            try:
+                reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(0.1, end - time.monotonic())))
+            except Empty:
+                break
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+        self.log.warning("the kernel did not finish preloading %s", ", ".join(self.preload))
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -278,8 +387,6 @@ class GuardedExecute(Execute):
         return timeout
 
     def preprocess_cell(self, cell, resources, index):
-        if self._ready is None:
-            self._ready = time.perf_counter()
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
         if self._stop is None and self.deadline and time.time() >= self.deadline:
@@ -435,6 +542,7 @@ def _load_config(course: Path, job: GradeJob) -> Config:
         config.GenerateFeedback.exporter_class = FeedbackExporter
     config.GuardedExecute.deadline = time.time() + float(job.limits.timeout)
     config.GuardedExecute.max_output_bytes = int(job.limits.max_output_bytes or 5_000_000)
+    config.GuardedExecute.preload = preload_modules(course / "source" / job.assignment)
     return config
 
 
@@ -466,9 +574,11 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
     app = Autograde(coursedir=coursedir, config=config)
     app.force, app.create_student = True, True
     outcome = capture_log(app)
+    _turn_done()
     # nbgrader's own steps around the kernel: copying, the trusted preprocessors that judge
     # the outputs, saving the scores in the gradebook.
-    _spent("judging", time.perf_counter() - clock - TIMINGS.get("kernel_start", 0.0) - TIMINGS.get("execute", 0.0))
+    _spent("judging", time.perf_counter() - clock - sum(TIMINGS.get(k, 0.0) for k in (
+        "kernel_start", "preload", "waiting", "execute")))
     status = "graded" if outcome["success"] else "failed"
     if not outcome["success"]:
         problems.append(f"nbgrader could not grade it: {_last_error_line(outcome)}")
@@ -507,13 +617,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job_started: float = 0.0) -> None:
+def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job_started: float = 0.0,
+               turn=None) -> None:
     """Entry point of the forked grading process. ``workdir`` holds the scratch course
     (see jobs.write_scratch_course); ``runtime`` is the kernel's own folder; ``bwrap``
     is bubblewrap's path, or None to run the kernel unsandboxed; ``job_started`` the
-    time.time() at which the parent asked for this process (for the timings)."""
+    time.time() at which the parent asked for this process (for the timings); ``turn``
+    the pipe on which to wait for a cell slot once the kernel is ready (see TURN)."""
     _die_with_parent()
     TIMINGS.clear()
+    TURN[:] = [turn] if turn is not None else []
     if job_started:
         TIMINGS["fork"] = max(0.0, time.time() - job_started)  # asking the fork server until running here
     work = Path(workdir)
@@ -535,6 +648,7 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job
         traceback.print_exc()
         result = {"status": "failed", "grades": None, "timed_out": bool(TIMED_OUT),
                   "problems": [f"grading crashed: {type(exc).__name__}: {exc}"[:300]]}
+    _turn_done()
     result["finished"] = time.time()  # the parent counts from here to having read it back
     tmp = work / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result))
