@@ -27,7 +27,7 @@ Contract (what the notebook asks for and what the checks compare against):
   initial state.
 
 With weights copied (x2h <-> weight_ih/bias_ih, h2h <-> weight_hh/bias_hh) these agree with
-torch.nn; ``tests/test_a1_reference.py`` checks that.
+torch.nn; ``tests/assignments/a1/test_reference.py`` checks that.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ class AssignmentSpec:
     datasets: tuple[str, ...]       # data_scripts registry names the notebook loads
     mutants: str                    # tests/mutants/<mutants>/: typical mistakes, one cell each
     # Cells (by grade id) the visible tests need besides the answer and grade cells
-    # (tests/test_visible_checks.py runs only these, to stay fast); None: the
+    # (tests/assignments/test_visible_checks.py runs only these, to stay fast); None: the
     # assignment is not yet under the visible-check rule.
     visible_setup: tuple[str, ...] | None = None
     visible_base: tuple[str, ...] = ()  # of those, the ones run once and then copied

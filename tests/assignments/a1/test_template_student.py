@@ -15,7 +15,7 @@ from autograder import a1_checks, a1_reference
 from mutants import load_cells
 from nbcourse import REPO, cell_by_id, make_course, nbgrader, scores, submit
 
-FIXTURE = Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "a1" / "template_style_student.py"
 MODES = ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")
 
 

@@ -285,7 +285,7 @@ def test_a1_template_style_student_fails_visibly_where_it_loses_points(runners):
 
     from mutants import load_cells
 
-    cells, loses = load_cells(Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py")
+    cells, loses = load_cells(Path(__file__).parents[1] / "fixtures" / "a1" / "template_style_student.py")
     results = _runner(runners, "a1").run(cells)
     assert {gid for gid, msg in results.items() if msg} == set(loses), results
     assert "h' with z = 1" in results["test_gru_cell"] and "batch size 1" in results["test_rnn_model_lstm"]

@@ -13,7 +13,7 @@ from assignment_suite import AssignmentSuite
 from mutants import load_cells
 from nbcourse import cell_by_id, scores
 
-TEMPLATE_STUDENT = Path(__file__).parent / "fixtures" / "a1" / "template_style_student.py"
+TEMPLATE_STUDENT = Path(__file__).parents[2] / "fixtures" / "a1" / "template_style_student.py"
 
 
 def _warning_submission(source_nb):

@@ -21,7 +21,7 @@ from coursectl import trusted
 from nbcourse import REPO
 from probe_modules import assert_kernel_safe
 
-MUTANT_DIR = Path(__file__).parent / "mutants" / "a1"
+MUTANT_DIR = Path(__file__).parents[2] / "mutants" / "a1"
 MUTANTS = sorted(MUTANT_DIR.glob("*.py"))
 KEY = {"A": "GRU", "B": "RNN", "C": "LSTM"}
 MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
@@ -173,7 +173,7 @@ def test_noise_and_warnings_never_reach_stderr(tmp_path, capsys):
 
 def test_checks_leave_global_state_as_it_was():
     ns = notebook()
-    run_source(ns, (Path(__file__).parent / "mutants/a1/lstm_gate_order.py").read_text(), "lstm_gate_order")
+    run_source(ns, (Path(__file__).parents[2] / "mutants/a1/lstm_gate_order.py").read_text(), "lstm_gate_order")
     cells = {n: ns[n] for n in ("LSTMCell", "GRUCell", "BasicRNNCell")}
     factories = (torch.empty, torch.empty_like, torch.Tensor.new_empty)
     rng = torch.get_rng_state()
@@ -192,7 +192,7 @@ def test_checks_leave_global_state_as_it_was():
 
 def test_report_names_the_failure(capsys):
     ns = notebook()
-    path = Path(__file__).parent / "mutants/a1/lstm_squeeze.py"
+    path = Path(__file__).parents[2] / "mutants/a1/lstm_squeeze.py"
     run_source(ns, path.read_text(), str(path))
     checks.check_lstm_cell(ns["LSTMCell"])
     out = capsys.readouterr().out
@@ -201,7 +201,7 @@ def test_report_names_the_failure(capsys):
 
 def test_forbidden_layers_give_no_credit(capsys):
     ns = notebook()
-    path = Path(__file__).parent / "mutants/a1/rnn_model_nn_lstm.py"
+    path = Path(__file__).parents[2] / "mutants/a1/rnn_model_nn_lstm.py"
     run_source(ns, path.read_text(), str(path))
     assert checks.check_rnn_model(ns["RNNModel"], "GRU") == 0.0
     assert "not allow" in capsys.readouterr().out
