@@ -10,20 +10,27 @@ a fresh copy of the same course whose gradebook already holds the assignment:
   CSVs and the report, as an instructor runs it;
 * `course grade --cluster local:2` (a Dask LocalCluster of 2 processes, start-up included);
 * `course grade --workers 1` of one submission on a course whose gradebook does not hold the
-  assignment yet: the one-off definition cost and the latency to a first result.
+  assignment yet: the one-off definition cost and the latency to a first result;
+* with ``--baseline REF``, `course grade --workers W` again for each W with the grading code
+  (coursectl/) of git revision REF, in the same invocation, for a fair before/after.
 
 For each `course grade` run it prints the wall time, throughput (submissions per minute,
 and per worker), the time to the first result, and the mean per-job time split into parts
 (from JobResult.timings, written by the pipeline when COURSE_GRADE_TIMINGS names a file):
 staging (scratch course), fork (grading process), setup (config, gradebook), kernel start
-(sandboxed kernel until it answers), the kernel's own time for import cells (mostly
-import statements), other cells
+(sandboxed kernel until it answers), preload (the trusted start-up code's imports in the
+kernel), waiting (a kernel started ahead waiting for its worker's cell slot), ahead (all
+of the job before that slot: done while the worker's previous job ran its cells), the
+kernel's own time for import cells (mostly import statements), other cells
 and grade cells (the kernel's reply stamps), judging (nbgrader's steps around the kernel:
 the trusted preprocessors and saving scores), feedback (HTML export), exit (the grading
-process's end until its result is read), packing (results back) and writing (merge into the course). Overhead per job = the job's time minus the
-kernel's own time for the submission's non-import cells. Scores must equal nbgrader's.
+process's end until its result is read), packing (results back) and writing (merge into
+the course). Overhead per job = the job's time after it got its cell slot (job - ahead, +
+writing) minus the kernel's own time for the submission's non-import cells; the line below
+it counts the whole job (ahead included). Scores must equal nbgrader's.
 
     python benchmarks/grading_speed.py [--copies 8] [--assignment a1_rnn_cells] [--workers 1 2 4]
+                                       [--baseline REF]
 
 Targets (issue 18): 2 workers on 2 cores >= 3x sequential nbgrader (a1, 8+ copies); per-job
 overhead <= 0.5 s; --cluster local:2 within 15% of --workers 2; first result <= 3 s plus
@@ -43,12 +50,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from coursectl.grading.model import TIMING_PARTS
 from coursectl.nbg import nbgrader_env
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PARTS = ("staging", "fork", "setup", "kernel_start", "imports", "cells", "checks", "execute", "judging",
-         "feedback", "exit", "packing", "writing")
+PARTS = TIMING_PARTS
+SPANS = ("imports", "cells", "checks", "writing", "ahead")  # inside other parts, or after the job
 
 
 def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -102,13 +110,18 @@ class Run:
         return self.part("job") + self.part("writing")
 
     @property
+    def after_turn(self) -> float:
+        """The job from its cell slot on (what its worker spends on it beyond the overlap)."""
+        return self.job_seconds - self.part("ahead")
+
+    @property
     def own(self) -> float:
         """The kernel's own time for the submission's cells (imports not counted)."""
         return self.part("cells") + self.part("checks")
 
 
 def timed(label: str, cmd: list[str], base: Path, tmp: Path, assignment: str, workers: int,
-          fresh_gradebook: bool = False, one: bool = False) -> Run:
+          fresh_gradebook: bool = False, one: bool = False, env: dict | None = None) -> Run:
     course = Path(shutil.copytree(base, tmp / f"run{len(os.listdir(tmp))}"))
     if fresh_gradebook:
         (course / "gradebook.db").unlink()
@@ -117,7 +130,7 @@ def timed(label: str, cmd: list[str], base: Path, tmp: Path, assignment: str, wo
             shutil.rmtree(folder)
     log = course.parent / f"{course.name}.timings.jsonl"
     before = load()
-    wall = _run(cmd, course, env={"COURSE_GRADE_TIMINGS": str(log)})
+    wall = _run(cmd, course, env={"COURSE_GRADE_TIMINGS": str(log), **(env or {})})
     lines = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
     run = Run(label, workers, wall, scores(course, assignment), (before, load()), lines)
     shutil.rmtree(course, ignore_errors=True)
@@ -132,6 +145,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="course grade --workers W, each W")
     p.add_argument("--no-cluster", action="store_true", help="skip --cluster local:2")
     p.add_argument("--no-feedback-baseline", action="store_true", help="skip nbgrader autograde + generate_feedback")
+    p.add_argument("--baseline", metavar="REF", help="also run course grade --workers W with coursectl/ of git REF")
     args = p.parse_args()
     a, n = args.assignment, args.copies
     if not (REPO / "source" / a).is_dir():
@@ -144,7 +158,16 @@ def main() -> int:
         runs_dir = tmp / "runs"
         runs_dir.mkdir()
         print(f"{a}: {n} copies of the solution; {os.cpu_count()} cores, {platform.processor() or platform.machine()}"
-              f", {platform.node()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
+              f", {platform.node()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        old_env = None
+        if args.baseline:
+            old = tmp / "baseline"
+            old.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "coursectl"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            old_env = {"PYTHONPATH": str(old)}  # its coursectl first; the rest as installed
         # Warm caches (datasets, the page cache of torch) outside the timings.
         timed("warm-up (course grade --workers 1, 1 submission)", [course_cli, "grade", a, "--workers", "1"],
               base, runs_dir, a, 1, one=True)
@@ -160,6 +183,10 @@ def main() -> int:
         for w in args.workers:
             runs.append(timed(f"course grade --workers {w}", [course_cli, "grade", a, "--workers", str(w)],
                               base, runs_dir, a, w))
+        if old_env:
+            for w in args.workers:
+                runs.append(timed(f"{args.baseline} --workers {w}", [course_cli, "grade", a, "--workers", str(w)],
+                                  base, runs_dir, a, w, env=old_env))
         if not args.no_cluster:
             runs.append(timed("course grade --cluster local:2", [course_cli, "grade", a, "--cluster", "local:2"],
                               base, runs_dir, a, 2))
@@ -184,15 +211,17 @@ def main() -> int:
     for part in (*PARTS, "job"):
         print(f"{part:<14}" + "".join(f"{r.part(part):14.3f}" for r in graded))
     print(f"{'  unaccounted':<14}" + "".join(
-        f"{r.part('job') - sum(r.part(x) for x in PARTS if x not in ('imports', 'cells', 'checks', 'writing')):14.3f}"
+        f"{r.part('job') - sum(r.part(x) for x in PARTS if x not in SPANS):14.3f}"
         for r in graded) + "   (job minus its parts)")
     for step in ("prepared", "intake", "staged"):
         print(f"{'run: ' + step:<14}" + "".join(f"{r.steps.get(step, 0):14.2f}" for r in graded)
               + "   (seconds after the pipeline started)")
-    print(f"{'overhead':<14}" + "".join(f"{r.job_seconds - r.own:14.3f}" for r in graded)
-          + "   (job + writing - cells - checks; target <= 0.5)")
+    print(f"{'overhead':<14}" + "".join(f"{r.after_turn - r.own:14.3f}" for r in graded)
+          + "   (job - ahead + writing - cells - checks; target <= 0.5)")
+    print(f"{'  incl. ahead':<14}" + "".join(f"{r.job_seconds - r.own:14.3f}" for r in graded)
+          + "   (job + writing - cells - checks: the whole job)")
     print(f"{'  w/o imports':<14}" + "".join(f"{r.job_seconds - r.own - r.part('imports'):14.3f}" for r in graded)
-          + "   (imports counted as the submission's own time)")
+          + "   (the whole job, imports counted as the submission's own time)")
 
     two = next((r for r in runs if r.label == "course grade --workers 2"), None)
     if two:
@@ -206,6 +235,7 @@ def main() -> int:
           f" s; first result at {fresh.first or 0:.2f} s after start; that notebook's own cell time "
           f"{first_job.get('cells', 0) + first_job.get('checks', 0):.2f} s (+ imports {first_job.get('imports', 0):.2f} s)"
           f" (target: first result <= 3 s + cell time)")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if max(r.loads[0] for r in runs) > (os.cpu_count() or 1) * 0.75:
         print("note: the machine was busy with other work during some runs; timings are unreliable")
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from .. import cells as nbcells
-from ..nbg import path_with_tools, run_nbgrader
+from ..nbg import path_with_tools
 from .model import CellScore
 
 
@@ -134,9 +134,34 @@ def generate_definition(course: Path, assignment: str, db_url: str, course_id: s
         shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
         scratch_db = f"sqlite:///{scratch / 'gradebook.db'}"
         new_sqlite_gradebook_file(scratch / "gradebook.db", head_version())  # no `alembic` run in nbgrader
-        run_nbgrader(scratch, "generate_assignment", assignment, "--force", "--db", scratch_db, quiet=True)
+        generate_here(scratch, assignment, scratch_db)
         with open_gradebook(scratch_db, course_id) as src, open_gradebook(db_url, course_id) as dst:
             copy_definition(src, dst, assignment)
+
+
+def generate_here(course: Path, assignment: str, db_url: str) -> None:
+    """`nbgrader generate_assignment ASSIGNMENT --force --db DB_URL` in ``course``, run in
+    this process: nbgrader's own app with the course's configuration, without starting an
+    interpreter and importing nbgrader again (seconds). Raises CourseError with its log."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from ..errors import CourseError
+
+    tools_on_path()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.db_url = db_url
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    app = GenerateAssignment(coursedir=coursedir, config=config)
+    app.force = True
+    outcome = capture_log(app)
+    if not outcome["success"]:
+        raise CourseError(f"`nbgrader generate_assignment {assignment}` failed:\n{outcome['log'][-4000:]}"
+                          f"{(outcome.get('error') or '')[-4000:]}")
 
 
 def read_definition(gb: Gradebook, assignment: str, source_dir: Path) -> dict[str, list[CellDef]]:

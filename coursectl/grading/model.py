@@ -36,6 +36,17 @@ TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "preload", "waiting"
                 "checks", "execute", "judging", "feedback", "exit", "packing", "writing")
 
 
+def skip_slow_format_checks() -> None:
+    """jsonschema, on its first import, imports ``rfc3987_syntax`` where installed (for its
+    optional "iri" format checker), which builds a grammar parser: 1.3 s of CPU in every
+    process. Nothing in grading checks formats (nbformat and nbgrader validate without a
+    format checker), so the grading processes and `course grade` go without it."""
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None: "not installed" to importers
+
+
 def pack_tree(folder: Path) -> Tree:
     """Every file under ``folder`` (symbolic links followed), for sending in a job."""
     out: Tree = {}

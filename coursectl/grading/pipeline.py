@@ -156,7 +156,9 @@ class GradingPipeline:
         """Refuse early: a missing assignment, no sandbox, an unusable cluster."""
         from ..errors import CourseError
         from ..folders import check_assignment
+        from .model import skip_slow_format_checks
 
+        skip_slow_format_checks()  # before the course's config imports nbgrader
         check_assignment(self.course, self.assignment)
         try:
             self.runner = runners.open_runner(cluster=self.opts.cluster, executor=self.opts.executor,

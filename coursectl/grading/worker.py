@@ -26,7 +26,11 @@ import traceback
 from pathlib import Path
 from queue import Empty
 
-from jupyter_client.manager import AsyncKernelManager
+from .model import skip_slow_format_checks
+
+skip_slow_format_checks()  # before nbclient, nbformat and nbgrader import jsonschema
+
+from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
@@ -121,7 +125,8 @@ def _wait_for_turn() -> float:
 
 
 def _turn_done() -> None:
-    """The cells are over: the worker's slot may go to the next job's waiting kernel."""
+    """The cells are over: the worker's slot may go to the next job's waiting kernel.
+    (A second notebook of the same submission then runs without waiting for a slot.)"""
     if TURN:
         try:
             TURN[0].send("done")
@@ -342,6 +347,7 @@ class GuardedExecute(Execute):
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            _turn_done()  # the kernel is gone: judging and feedback need no cell slot
             end = time.perf_counter()
             ready = self._ready or end
             _spent("kernel_start", ready - self._started)
@@ -574,7 +580,7 @@ def autograde_here(job: GradeJob, course: Path) -> dict:
     app = Autograde(coursedir=coursedir, config=config)
     app.force, app.create_student = True, True
     outcome = capture_log(app)
-    _turn_done()
+    _turn_done()  # (already, unless nbgrader never ran the notebook)
     # nbgrader's own steps around the kernel: copying, the trusted preprocessors that judge
     # the outputs, saving the scores in the gradebook.
     _spent("judging", time.perf_counter() - clock - sum(TIMINGS.get(k, 0.0) for k in (

@@ -63,3 +63,40 @@ def test_new_gradebook_stamped_like_nbgrader(tmp_path, monkeypatch):
     with sqlite3.connect(tmp_path / "new.db") as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"alembic_version", "student", "assignment", "grade", "notebook"} <= tables
+
+
+def _definition_dump(db_url: str, assignment: str) -> dict:
+    """Everything generate_assignment writes for an assignment, read through nbgrader's API."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        a = gb.find_assignment(assignment)
+        out = {"duedate": a.duedate}
+        for nb in a.notebooks:
+            out[nb.name] = {
+                "kernelspec": nb.kernelspec,
+                "grade": sorted((c.name, c.max_score, c.cell_type) for c in nb.grade_cells),
+                "solution": sorted(c.name for c in nb.solution_cells),
+                "task": sorted((c.name, c.max_score, c.cell_type) for c in nb.task_cells),
+                "source": sorted((c.name, c.cell_type, c.locked, c.source, c.checksum) for c in nb.source_cells)}
+    return out
+
+
+def test_definition_in_process_matches_generate_assignment(tmp_path, monkeypatch):
+    """The definition a fresh gradebook gets (generate_here, no subprocess) is the one the
+    `nbgrader generate_assignment` command writes."""
+    from fixtures.grading import tiny
+
+    monkeypatch.setenv("PATH", path_with_tools(""))
+    course = tiny.make_course(tmp_path)  # the real command filled course/gradebook.db
+    theirs = _definition_dump(f"sqlite:///{course / 'gradebook.db'}", tiny.ASSIGNMENT)
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    gradebook.generate_definition(course, tiny.ASSIGNMENT, fresh, None)
+    ours = _definition_dump(fresh, tiny.ASSIGNMENT)
+    assert ours == theirs
+    assert theirs["tiny"]["grade"] and theirs["tiny"]["source"]  # not trivially equal
+    (course / "source" / tiny.ASSIGNMENT / "tiny.ipynb").write_text("{not json")
+    from coursectl.errors import CourseError
+
+    with pytest.raises(CourseError, match="generate_assignment"):
+        gradebook.generate_definition(course, tiny.ASSIGNMENT, f"sqlite:///{tmp_path / 'bad.db'}", None)
