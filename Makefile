@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 	-sh coursectl/grading/install_bubblewrap.sh
 	# JupyterLab in this venv without the news prompt (students' bundles set the same)
 	$(BIN)/python -m coursectl.bundle lab-settings $(VENV)
+	# JupyterLab's "Submit for feedback" (prebuilt in coursekit/labextension; its server extension
+	# enabled): an editable install does not place data files, so they are copied in
+	$(BIN)/python -m coursekit.feedback_ext install $(VENV)
 	touch $(STAMP)
 
 demo: setup

@@ -32,6 +32,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from coursekit import feedback_ext
+
 from . import cells
 from .nbg import CourseError, check_assignment
 
@@ -67,6 +69,8 @@ JUPYTER_FILES = {
     "jupyter-config/labconfig/page_config.d/seqcourse-student.json": "etc/jupyter/labconfig/page_config.d",
     "jupyter-config/nbgrader_config.json": "etc/jupyter",
     "jupyter-config/lab-settings/overrides.d/seqcourse-student.json": "share/jupyter/lab/settings/overrides.d",
+    # JupyterLab's "Submit for feedback": its server extension (coursekit.feedback_ext) enabled
+    "jupyter-config/jupyter_server_config.d/seqcourse-feedback.json": "etc/jupyter/jupyter_server_config.d",
 }
 # JupyterLab settings defaults for the course: no "fetch official Jupyter news?" prompt
 # (and no request to the news feed or for updates) on a student's first start.
@@ -153,6 +157,7 @@ def jupyter_config(exchange: ExchangeSettings | None = None) -> list[Entry]:
             {"disabledExtensions": {name: True for name in INSTRUCTOR_LAB_PLUGINS}},
         "jupyter-config/nbgrader_config.json": student_nbgrader,
         "jupyter-config/lab-settings/overrides.d/seqcourse-student.json": LAB_OVERRIDES,
+        "jupyter-config/jupyter_server_config.d/seqcourse-feedback.json": feedback_ext.server_config(),
     }
     assert set(files) == set(JUPYTER_FILES)
     return [Entry(name, (json.dumps(data, indent=2) + "\n").encode()) for name, data in files.items()]
@@ -164,14 +169,32 @@ def disable_commands_list() -> list[str]:
             + [f"jupyter server extension disable --sys-prefix {e}" for e in INSTRUCTOR_SERVER_EXTENSIONS])
 
 
-def _pyproject() -> str:
-    data_files = "".join(f'"{dest}" = ["{src}"]\n' for src, dest in JUPYTER_FILES.items())
+def _lab_extension_files(entries: list[Entry]) -> dict[str, list[str]]:
+    """Install folder -> bundle paths of the prebuilt "Submit for feedback" JupyterLab
+    extension the bundle's coursekit carries (coursekit/labextension/, built from labextension/)."""
+    build = "coursekit/labextension/"
+    out: dict[str, list[str]] = {}
+    for e in sorted(entries, key=lambda e: e.arcname):
+        if e.arcname.startswith(build):
+            rel = PurePosixPath(e.arcname[len(build):]).parent.as_posix()
+            dest = f"{feedback_ext.LAB_EXTENSIONS_DIR}/{feedback_ext.LAB_EXTENSION}" + ("" if rel == "." else f"/{rel}")
+            out.setdefault(dest, []).append(e.arcname)
+    return out
+
+
+def _pyproject(lab_files: dict[str, list[str]] | None = None) -> str:
+    by_dest: dict[str, list[str]] = {}  # one TOML key per install folder
+    for src, dest in JUPYTER_FILES.items():
+        by_dest.setdefault(dest, []).append(src)
+    for dest, srcs in (lab_files or {}).items():
+        by_dest.setdefault(dest, []).extend(srcs)
+    data_files = "".join(f'"{dest}" = [{", ".join(json.dumps(s) for s in srcs)}]\n' for dest, srcs in by_dest.items())
     return (
         "[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
         "[project]\nname = \"seqcourse-student\"\nversion = \"0.1.0\"\nrequires-python = \">=3.10\"\n"
         "dependencies = []  # see requirements.txt; torch is best installed first\n\n"
         "[tool.setuptools.packages.find]\ninclude = [\"coursekit*\", \"data_scripts*\"]\n\n"
-        "[tool.setuptools.package-data]\ncoursekit = [\"assets/*\"]\n\n"
+        "[tool.setuptools.package-data]\ncoursekit = [\"assets/*\", \"labextension/**\"]\n\n"
         "# Jupyter settings for students (see jupyter-config/), installed below the environment's prefix\n"
         "[tool.setuptools.data-files]\n" + data_files)
 
@@ -286,6 +309,23 @@ Run *Kernel > Restart Kernel and Run All Cells...*, then
 the way the grader does and lists the visible tests that still fail. The grader also runs
 hidden tests, so passing the visible ones is necessary, not sufficient.
 
+## Feedback while you work
+
+If your instructor runs the course's feedback service, *Submit for feedback* (the button
+in the notebook's toolbar, or the command palette) saves the notebook, sends it to the
+service and shows, after a short wait in its queue, the hidden checks' verdict per
+unit: which checks pass, their messages and your points (as much as the instructor
+shows before the deadline). It does not hand the notebook in. Tell JupyterLab where the
+service is and your personal token (from your instructor; keep it to yourself) in
+`~/.jupyter/{feedback_ext.CONFIG_NAME}`:
+
+    {{"url": "http://the-service-address:8000", "token": "your token"}}
+
+or with the environment variables `{feedback_ext.ENV_URL}` and `{feedback_ext.ENV_TOKEN}`
+set before `jupyter lab`. The notebook's folder name is the assignment (keep
+`{assignment}/{first}` as it is). The service limits how often you may submit; when it
+says to wait, the dialog says for how long.
+
 ## Hand in
 
 **On the course's JupyterHub or the instructor's machine** (a shared exchange): the
@@ -306,9 +346,10 @@ submissions and grades them with `course grade {assignment} --from <the download
 """
 
 
-def _generated(course: Path, assignment: str, notebooks: list[str]) -> list[Entry]:
+def _generated(course: Path, assignment: str, notebooks: list[str],
+               lab_files: dict[str, list[str]] | None = None) -> list[Entry]:
     reqs = _requirements(course)
-    pyproject = _pyproject()
+    pyproject = _pyproject(lab_files)
     exchange = course_exchange(course)
     env = ("name: seqcourse-student\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
            "  - pip:\n" + "".join(f"      - {r}\n" for r in reqs) + "      - .\n")  # not editable: only a real install puts jupyter-config/ in place
@@ -409,7 +450,7 @@ def build_bundle(course: Path, assignment: str, out_dir: Path | None = None) -> 
         if pkg is None:
             raise CourseError(f"package {name} not found in {course} or installed")
         entries += _tree(pkg, name)
-    entries += _generated(course, assignment, _notebook_names(entries, assignment))
+    entries += _generated(course, assignment, _notebook_names(entries, assignment), _lab_extension_files(entries))
     problems = verify_entries(entries, course, assignment)
     if problems:
         raise CourseError("student bundle not written; it would contain:\n  " + "\n  ".join(problems))
