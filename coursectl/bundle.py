@@ -15,7 +15,10 @@ One zip that a student unpacks and installs on a laptop:
                                Lab's Assignment List at the course's exchange (course id
                                set), and turns off JupyterLab's news prompt; installed into
                                the environment (etc/jupyter, share/jupyter/lab/settings) by
-                               `pip install .` (pyproject's data-files)
+                               `pip install .` (pyproject's data-files); also enables the
+                               server extension of JupyterLab's "Submit for feedback"
+        coursekit/labextension/ that command's prebuilt JupyterLab extension (built from
+                               labextension/), installed to share/jupyter/labextensions
         <assignment>/          the release notebooks and their assets
 
 Before the zip is written its contents are checked: no instructor code (autograder/,

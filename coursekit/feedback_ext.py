@@ -21,7 +21,11 @@ Where the service is (read on every request, so no restart is needed after editi
    Jupyter server, each overriding the file's value;
 2. the JSON file ``COURSE_FEEDBACK_CONFIG`` names, else ``course_feedback.json`` in
    Jupyter's config folder (``~/.jupyter/course_feedback.json``, or
-   ``$JUPYTER_CONFIG_DIR/course_feedback.json``): ``{"url": "http://host:8000", "token": "..."}``.
+   ``$JUPYTER_CONFIG_DIR/course_feedback.json``): ``{"url": "http://host:8000", "token": "..."}``;
+3. on JupyterHub, with no course token set, the Hub's token of the student's server
+   (``JUPYTERHUB_API_TOKEN``, sent as ``Authorization: token ...``): the service, run as a
+   Hub service, asks the Hub whose it is. The instructor then sets only the URL, e.g.
+   ``c.Spawner.environment = {"COURSE_FEEDBACK_URL": "http://127.0.0.1:8000/services/feedback"}``.
 
 The assignment is the notebook's folder (``a1_rnn_cells/a1_rnn_cells.ipynb`` ->
 ``a1_rnn_cells``, as in the release, the bundle and nbgrader's fetched copies); a notebook
@@ -50,6 +54,7 @@ LAB_EXTENSION = "@seqcourse/feedback"  # labextension/package.json's name
 LAB_BUILD = Path(__file__).resolve().parent / "labextension"  # committed prebuilt output
 CONFIG_NAME = "course_feedback.json"
 ENV_URL, ENV_TOKEN, ENV_CONFIG = "COURSE_FEEDBACK_URL", "COURSE_FEEDBACK_TOKEN", "COURSE_FEEDBACK_CONFIG"
+ENV_HUB_TOKEN = "JUPYTERHUB_API_TOKEN"  # set by JupyterHub in every single-user server it spawns
 # bundle path and install folder (below an environment's prefix) of the enabling file
 SERVER_CONFIG_DIR = "etc/jupyter/jupyter_server_config.d"
 SERVER_CONFIG_NAME = "seqcourse-feedback.json"
@@ -67,6 +72,11 @@ class FeedbackSettings:
     url: str       # the service's base URL, no trailing slash
     token: str
     source: str    # where they were read, for messages (never the token itself)
+    scheme: str = "Bearer"  # "Bearer": a course token; "token": the Hub's token of the student's server
+
+    @property
+    def authorization(self) -> str:
+        return f"{self.scheme} {self.token}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,11 @@ def load_settings(*, environ: dict | None = None) -> FeedbackSettings:
             raise FeedbackConfigError(f"{path} should hold a JSON object with \"url\" and \"token\"")
     url = str(env.get(ENV_URL) or data.get("url") or "").strip().rstrip("/")
     token = str(env.get(ENV_TOKEN) or data.get("token") or "").strip()
+    scheme = "Bearer"
+    if not token and env.get(ENV_HUB_TOKEN):
+        # On JupyterHub with no course token: the Hub's token of this server identifies
+        # the student to `course serve` when it runs as a Hub service (sent as "token ...")
+        token, scheme = str(env[ENV_HUB_TOKEN]).strip(), "token"
     missing = [name for name, value in (("url", url), ("token", token)) if not value]
     if missing:
         raise FeedbackConfigError(
@@ -115,8 +130,9 @@ def load_settings(*, environ: dict | None = None) -> FeedbackSettings:
         raise FeedbackConfigError(f"The feedback service URL {url!r} (from {path} or {ENV_URL}) "
                                   "must start with http:// or https://")
     source = ", ".join(filter(None, [f"{path}" if data else "", ENV_URL if env.get(ENV_URL) else "",
-                                     ENV_TOKEN if env.get(ENV_TOKEN) else ""]))
-    return FeedbackSettings(url=url, token=token, source=source)
+                                     ENV_TOKEN if env.get(ENV_TOKEN) else "",
+                                     f"JupyterHub's {ENV_HUB_TOKEN}" if scheme == "token" else ""]))
+    return FeedbackSettings(url=url, token=token, source=source, scheme=scheme)
 
 
 def assignment_of(path: str) -> str:
@@ -199,7 +215,7 @@ async def _fetch(settings: FeedbackSettings, method: str, path: str, *, body: by
     """One request to the service: the tornado response (any status), or a Refusal when it cannot be reached."""
     from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-    headers = {"Authorization": f"Bearer {settings.token}", "Accept": "application/json"}
+    headers = {"Authorization": settings.authorization, "Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
     request = HTTPRequest(f"{settings.url}{path}", method=method, headers=headers, body=body,

@@ -272,3 +272,22 @@ def test_retry_after_as_seconds_or_date_and_the_assignment_from_the_folder():
     assert feedback_ext.assignment_of("a2_sentiment/a2_sentiment.ipynb") == "a2_sentiment"
     assert feedback_ext.assignment_of("course/a3_char_lm/a3_char_lm.ipynb") == "a3_char_lm"
     assert feedback_ext.assignment_of("a4_visualizing.ipynb") == "a4_visualizing"
+
+
+def test_on_jupyterhub_the_servers_hub_token_is_sent_when_no_course_token_is_set(tmp_path, fake_service):
+    """`course serve` as a Hub service tells students apart by the Hub token of their
+    server, sent as `Authorization: token ...` (Bearer stays the course's own tokens)."""
+    import asyncio
+
+    env = {feedback_ext.ENV_CONFIG: str(tmp_path / "none.json"), feedback_ext.ENV_URL: fake_service.url,
+           feedback_ext.ENV_HUB_TOKEN: "hub-token-of-alices-server"}
+    settings = feedback_ext.load_settings(environ=env)
+    assert (settings.scheme, settings.token) == ("token", "hub-token-of-alices-server")
+    fake_service.received.clear()
+    status, reply = asyncio.run(feedback_ext.submit(settings, "a1_rnn_cells", "a1.ipynb", b"{}"))
+    assert fake_service.received[-1]["authorization"] == "token hub-token-of-alices-server"
+    assert status == 401 and "did not accept your token" in reply["message"]  # the fake knows no Hub
+    # a course token, where given, wins
+    course = feedback_ext.load_settings(environ={**env, feedback_ext.ENV_TOKEN: STUDENT_TOKEN})
+    assert course.authorization == f"Bearer {STUDENT_TOKEN}"
+    assert asyncio.run(feedback_ext.submit(course, "a1_rnn_cells", "a1.ipynb", b"{}"))[0] == 202
