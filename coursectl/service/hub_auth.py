@@ -197,6 +197,46 @@ class HubLogin:
         return url
 
 
+class HubSource:
+    """An auth source for the JSON API (auth.add_auth_source): a Hub token sent as
+    ``Authorization: token ...`` (the student's single-user server's JUPYTERHUB_API_TOKEN,
+    which the JupyterLab extension sends). Never the OAuth cookie: the API takes no
+    cookies, so it needs no CSRF protection."""
+
+    def __init__(self, login: HubLogin):
+        self.login = login
+
+    async def __call__(self, request):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "token" or not token.strip():
+            return None
+        who = await self.login.identity_for_token(token.strip())
+        return principal(who) if who is not None else None
+
+
+def principal(who: HubIdentity):
+    """The service's Principal for a person the Hub vouched for."""
+    from .auth import Principal
+
+    if who.instructor:
+        return Principal(name=who.hub_user, instructor=True, via="hub")
+    return Principal(name=who.hub_user, student=who.student_id, via="hub")
+
+
+def enable(app, env: Mapping[str, str] | None = None) -> HubLogin | None:
+    """When the Hub started this process: the OAuth routes, the API's Hub-token source,
+    and ``app.state.hub`` for the pages. Returns the HubLogin, or None outside the Hub."""
+    if not hub_configured(env):
+        return None
+    from .auth import add_auth_source
+
+    login = HubLogin.from_env(env)
+    app.state.hub = login
+    app.include_router(hub_router(login))
+    add_auth_source(app, HubSource(login))
+    return login
+
+
 def mounted_for_hub(app, env: Mapping[str, str] | None = None):
     """The ASGI app to serve behind the Hub: ``app`` mounted at the service prefix.
 
