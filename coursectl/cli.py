@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--dir", default=None,
                     help="where to build the demo course (default: --course-dir if given, else demo/ in this course)")
     de.set_defaults(func=_cmd_demo)
+
+    from .service.commands import add_parsers as add_service_parsers
+
+    add_service_parsers(sub)  # serve, tokens, submit, attempts (coursectl/service/)
     return p
 
 

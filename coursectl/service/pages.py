@@ -105,6 +105,14 @@ class PagesBackend(Protocol):
         ...
 
 
+async def _call(fn, *args, **kwargs):
+    """A backend call (database reads, matplotlib) off the event loop, so the API stays
+    responsive while a page is built."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
 def _backend(request: Request) -> PagesBackend:
     backend = getattr(request.app.state, "pages", None)
     if backend is None:
@@ -241,7 +249,13 @@ class _LoginNeeded(Exception):
 
 def install(app) -> None:
     """Include the pages in ``app``: the router plus the handler that turns a visit
-    without a session into the login redirect."""
+    without a session into the login redirect. With the service's state on the app
+    (``app.state.service``, app.py) the pages read it through ServiceBackend, and sign
+    CSRF tokens with the service's own key (stable across restarts and instances)."""
+    svc = getattr(app.state, "service", None)
+    if svc is not None and getattr(app.state, "pages", None) is None:
+        app.state.pages = ServiceBackend(svc)
+        app.state.csrf_key = svc.key
     app.include_router(router)
 
     @app.exception_handler(_LoginNeeded)
@@ -257,12 +271,14 @@ async def home(request: Request):
     who = await _require(request)
     if who.instructor:
         return _redirect(request, "instructor")
-    return _student_page(request, who)
+    return await _student_page(request, who)
 
 
-def _student_page(request: Request, who: Viewer, *, error: str | None = None, status: int = 200) -> HTMLResponse:
+async def _student_page(request: Request, who: Viewer, *, error: str | None = None,
+                        status: int = 200) -> HTMLResponse:
     backend = _backend(request)
-    mine = sorted(backend.attempts(student=who.student_id), key=lambda r: r.submitted_at, reverse=True)
+    rows = await _call(backend.attempts, student=who.student_id)
+    mine = sorted(rows, key=lambda r: r.submitted_at, reverse=True)
     by_assignment: dict[str, list[AttemptRow]] = defaultdict(list)
     for row in mine:
         by_assignment[row.assignment].append(row)
@@ -273,34 +289,83 @@ def _student_page(request: Request, who: Viewer, *, error: str | None = None, st
 
 
 @router.post("/assignments/{assignment}/attempts")
-async def upload(request: Request, assignment: str, notebook: UploadFile | None = None,
-                 csrf_token: str = Form("")):
-    _check_csrf(request, csrf_token)
+async def upload(request: Request, assignment: str):
+    # The body is read here, not by FastAPI's form parsing: that would take any size
+    # before this handler runs, while the API refuses past the service's upload limit.
+    form = await _read_form(request, getattr(_backend(request), "max_upload_bytes", DEFAULT_MAX_UPLOAD))
+    if isinstance(form, Refusal):
+        # nothing was taken, so no CSRF check is needed to say why (the field was not read)
+        who = await _require(request)
+        return await _student_page(request, who, error=form.reason, status=form.status)
+    fields, notebook = form
+    _check_csrf(request, fields.get(CSRF_FIELD))
     who = await _require(request)
-    if notebook is None or not notebook.filename:
-        return _student_page(request, who, error="Choose a notebook (.ipynb) to upload.", status=422)
-    data = await notebook.read()
+    if notebook is None or not notebook[0]:
+        return await _student_page(request, who, error="Choose a notebook (.ipynb) to upload.", status=422)
+    filename, data = notebook
     try:
-        attempt, _position = await _backend(request).submit(who, assignment, notebook.filename, data)
+        attempt, _position = await _backend(request).submit(who, assignment, filename, data)
     except Refusal as refused:
         message = refused.reason
         if refused.retry_after:
             message += f" Try again in {refused.retry_after} s."
-        response = _student_page(request, who, error=message, status=refused.status)
+        response = await _student_page(request, who, error=message, status=refused.status)
         if refused.retry_after:
             response.headers["Retry-After"] = str(refused.retry_after)
         return response
     return _redirect(request, f"attempts/{attempt}")
 
 
+DEFAULT_MAX_UPLOAD = 5 * 1024 * 1024
+FORM_SLACK = 64 * 1024  # the multipart envelope and the CSRF field
+
+
+async def _read_form(request: Request, limit: int):
+    """(text fields, (file name, bytes) of ``notebook`` or None) from a multipart body of
+    at most ``limit`` bytes (plus the envelope); a Refusal past it or when malformed."""
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    too_big = Refusal(413, f"The notebook is larger than {limit // 1024} KB.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_SLACK:
+        return too_big
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return Refusal(422, "Send the form as multipart/form-data.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit + FORM_SLACK:
+            return too_big
+        chunks.append(chunk)
+    body = b"".join(chunks)
+
+    async def replay():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, replay(), max_files=2, max_fields=10).parse()
+    except MultiPartException as exc:
+        return Refusal(422, f"Not a multipart upload: {exc.message}")
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    upload = form.get("notebook")
+    notebook = None
+    if upload is not None and not isinstance(upload, str):
+        data = await upload.read()
+        await upload.close()
+        if len(data) > limit:
+            return too_big
+        notebook = (Path((upload.filename or "").replace("\\", "/")).name, data)
+    return fields, notebook
+
+
 @router.get("/attempts/{attempt}", response_class=HTMLResponse)
 async def attempt_page(request: Request, attempt: str):
     who = await _require(request)
     backend = _backend(request)
-    view = backend.attempt_view(attempt, who)  # 404 / 403 from the backend
-    position = None
-    if view.get("status") == "queued":
-        for row in backend.attempts(student=view.get("student"), assignment=view.get("assignment")):
+    view = await _call(backend.attempt_view, attempt, who)  # 404 / 403 from the backend
+    position = view.get("position")
+    if view.get("status") == "queued" and position is None:
+        for row in await _call(backend.attempts, student=view.get("student"), assignment=view.get("assignment")):
             if str(row.attempt) == str(view.get("attempt")):
                 position = row.position
     waiting = view.get("status") in ("queued", "running")
@@ -373,13 +438,14 @@ async def instructor_page(request: Request, assignment: str = ""):
     backend = _backend(request)
     assignments = backend.assignments()
     chosen = assignment if assignment in assignments else ""
-    rows = backend.attempts(assignment=chosen or None)
+    rows = await _call(backend.attempts, assignment=chosen or None)
     queue = sorted((r for r in rows if r.status in ("queued", "running")),
                    key=lambda r: (r.status != "running", r.position if r.position is not None else 1 << 30))
     seen = {r.student for r in rows}
-    missing = [s for s in backend.roster() if s not in seen]
+    missing = [s for s in await _call(backend.roster) if s not in seen]
+    rates = await _call(check_rates, backend, rows, who)
     return _render(request, "instructor.html", viewer=who, assignments=assignments, chosen=chosen,
-                   queue=queue, students=summaries(rows), rates=check_rates(backend, rows, who),
+                   queue=queue, students=summaries(rows), rates=rates,
                    missing=missing, total=len(rows), refresh=INSTRUCTOR_REFRESH_SECONDS)
 
 
@@ -387,8 +453,8 @@ async def instructor_page(request: Request, assignment: str = ""):
 async def attempts_plot(request: Request, assignment: str = ""):
     await _require(request, instructor=True)
     backend = _backend(request)
-    rows = backend.attempts(assignment=assignment or None)
-    return Response(attempts_svg(rows), media_type="image/svg+xml",
+    rows = await _call(backend.attempts, assignment=assignment or None)
+    return Response(await _call(attempts_svg, rows), media_type="image/svg+xml",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
@@ -437,3 +503,90 @@ def _duration(seconds: float) -> str:
             n = int(seconds // size)
             return unit if n == 1 else f"{n} {unit}s"
     return f"{seconds:.0f} s"
+
+
+# ------------------------------------------------------------------ the real service
+
+
+class ServiceBackend:
+    """The pages' view of app.py's ``Service``: its store, dispatcher and settings. An
+    upload goes through the API's own checks in the API's order (assignment, who,
+    notebook format, then the dispatcher's limits and queue, which store it first)."""
+
+    def __init__(self, service):
+        self.svc = service
+        self.max_upload_bytes = service.settings.max_upload_bytes
+
+    @staticmethod
+    def _principal(viewer: Viewer):
+        from .auth import Principal
+
+        if viewer.instructor:
+            return Principal(name=viewer.student_id, instructor=True, via="page")
+        return Principal(name=viewer.student_id, student=viewer.student_id, via="page")
+
+    async def viewer_for_token(self, token: str) -> Viewer | None:
+        from .tokens import token_hash
+
+        found = await _call(self.svc.store.find_token, token_hash(token))
+        if not found:
+            return None
+        student, role, name = found
+        if role == "instructor":
+            return Viewer(student_id=name, instructor=True)
+        return Viewer(student_id=student)
+
+    def assignments(self) -> list[str]:
+        return list(self.svc.assignments)
+
+    def roster(self) -> list[str]:
+        """The class: students holding a course token, and those in the course's
+        roster.csv when there is one (behind the Hub nobody needs a token)."""
+        students = set(self.svc.store.students())
+        roster = self.svc.settings.course / "roster.csv"
+        if roster.is_file():
+            from .tokens import roster_students
+
+            try:
+                students.update(roster_students(roster))
+            except Exception:  # a roster the pages cannot read leaves the token holders
+                pass
+        return sorted(students)
+
+    def attempts(self, *, student: str | None = None, assignment: str | None = None) -> list[AttemptRow]:
+        rows = []
+        for a in self.svc.store.attempts(student=student, assignment=assignment):
+            waiting = a.status in ("queued", "running")
+            rows.append(AttemptRow(attempt=a.id, assignment=a.assignment, student=a.student, status=a.status,
+                                   submitted_at=datetime.fromtimestamp(a.submitted_at, timezone.utc),
+                                   score=a.score, max_score=a.max_score,
+                                   position=self.svc.dispatcher.position(a.id) if waiting else None))
+        return rows
+
+    def attempt_view(self, attempt: str, viewer: Viewer) -> dict[str, Any]:
+        found = self.svc.store.get(int(attempt)) if str(attempt).isdigit() else None
+        if found is None:
+            raise HTTPException(404, f"no attempt {attempt}")
+        who = self._principal(viewer)
+        if not who.may_see(found.student):
+            raise HTTPException(403, "this attempt is another student's")
+        return self.svc.view(found, who)
+
+    async def submit(self, viewer: Viewer, assignment: str, filename: str, data: bytes) -> tuple[Any, int]:
+        from .app import check_notebook
+        from .dispatch import Accepted
+
+        if assignment not in self.svc.assignments:
+            raise Refusal(404, f"No assignment {assignment!r}.")
+        if viewer.instructor:
+            raise Refusal(403, "Only students submit attempts.")
+        if len(data) > self.max_upload_bytes:
+            raise Refusal(413, f"The notebook is larger than {self.max_upload_bytes // 1024} KB.")
+        why = await _call(check_notebook, data)
+        if why:
+            raise Refusal(422, why[0].upper() + why[1:] + ".")
+        outcome = await _call(lambda: self.svc.dispatcher.accept(
+            assignment=assignment, student=viewer.student_id, data=data, filename=filename or "notebook.ipynb"))
+        if not isinstance(outcome, Accepted):
+            raise Refusal(429, outcome.reason, outcome.retry_after)
+        return outcome.attempt.id, outcome.position
