@@ -234,3 +234,101 @@ def test_logout_forgets_the_session(client):
     r = client.post("/logout", data={"csrf_token": csrf(client, "/")}, follow_redirects=False)
     assert r.status_code == 303
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+# ------------------------------------------------------------------ on the service's own app
+
+
+class StandInGrader:
+    """Grades instantly: test_cube fails when the notebook says so (no kernels here)."""
+
+    slots = 1
+    where = "stand-in"
+
+    def grade(self, *, assignment, student, notebook, filename):
+        from coursectl.service.grader import Verdict
+
+        cube_ok = b"x * x * abs(x)" not in notebook
+        units = [unit("test_square", 2, 2, ("square_neg", True, "")),
+                 unit("test_cube", 3 if cube_ok else 0, 3, ("cube_neg", cube_ok, "" if cube_ok else "cube(-3) != -27"))]
+        return Verdict("graded", score=sum(u["points"] for u in units), max_score=5.0, units=units)
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def service(tmp_path):
+    """create_app on a tiny course, with a stand-in grader, a roster and course tokens."""
+    from fastapi.testclient import TestClient
+
+    from coursectl.service.app import create_app
+    from coursectl.service.config import load_settings
+    from coursectl.service.tokens import token_hash
+    from fixtures.grading import tiny
+
+    course = tiny.make_course(tmp_path, generate=False)
+    (course / "roster.csv").write_text("student_id\nalice\nbob\ncarol\n")
+    settings = load_settings(course)
+    app = create_app(settings, grader=StandInGrader())
+    store = app.state.service.store
+    for student in ("alice", "bob"):
+        store.add_token(token_hash(f"tok-{student}"), student=student, role="student", name=student)
+    store.add_token(token_hash("tok-prof"), student=None, role="instructor", name="prof")
+    with TestClient(app) as c:
+        yield c
+
+
+def _wait_graded(client, url, timeout=30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(url)
+        if 'id="status">graded<' in page.text or time.monotonic() > deadline:
+            return page
+        time.sleep(0.1)
+
+
+def test_service_upload_verdict_and_instructor_view(service):
+    from fixtures.grading import tiny
+
+    login(service, "tok-alice")
+    r = service.post("/assignments/tiny/attempts", data={"csrf_token": csrf(service, "/")},
+                     files={"notebook": ("tiny.ipynb", tiny.notebook_bytes(tiny.wrong_answer()), "application/json")})
+    assert r.status_code == 200 and re.search(r"/attempts/\d+$", str(r.url)), r.text[:500]
+    page = _wait_graded(service, str(r.url))
+    assert re.search(r'id="score">Score: <strong>2</strong> / 5', page.text), page.text
+    assert "cube(-3) != -27" in page.text
+    attempt = str(r.url).rsplit("/", 1)[1]
+    # the same attempt through the API, with the same token as a Bearer header
+    api = service.get(f"/api/attempts/{attempt}", headers={"Authorization": "Bearer tok-alice"})
+    assert api.status_code == 200, api.text
+    api = api.json()
+    assert api["score"] == 2 and api["student"] == "alice"
+    # the API takes no cookie: the page's session does not open it
+    assert service.get(f"/api/attempts/{attempt}").status_code == 401
+    # not a notebook: refused with the API's status, nothing stored
+    r = service.post("/assignments/tiny/attempts", data={"csrf_token": csrf(service, "/")},
+                     files={"notebook": ("x.ipynb", b"{not json", "application/json")})
+    assert r.status_code == 422 and "not valid JSON" in r.text
+    r = service.post("/assignments/tiny/attempts", data={"csrf_token": csrf(service, "/")},
+                     files={"notebook": ("x.ipynb", b"x" * (6 * 1024 * 1024), "application/json")})
+    assert r.status_code == 413
+    assert len(service.get("/api/attempts", headers={"Authorization": "Bearer tok-alice"}).json()) == 1
+    # bob: not his
+    service.cookies.clear()
+    login(service, "tok-bob")
+    assert service.get(f"/attempts/{attempt}").status_code == 403
+    # the instructor: the attempt, carol missing, the check that trips the class
+    service.cookies.clear()
+    login(service, "tok-prof")
+    page = service.get("/instructor").text
+    assert "carol" in page.split('id="missing"')[1] and "bob" in page.split('id="missing"')[1]
+    assert "alice" not in page.split('id="missing"')[1].split("</ul>")[0]
+    assert "0 / 1 (0%)" in page.split('id="rates"')[1]
+    assert service.get(f"/attempts/{attempt}").status_code == 200
+    assert b"<svg" in service.get("/instructor/attempts.svg").content
