@@ -127,6 +127,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str] | JSON
     from pathlib import PurePosixPath
 
     name = PurePosixPath((upload.filename or "").replace("\\", "/")).name or "notebook.ipynb"
+    name = "".join(ch for ch in name if ch.isprintable())[-200:] or "notebook.ipynb"  # kept in the database
     return data, name
 
 
