@@ -16,7 +16,9 @@ import pytest
 
 from autograder import a1_checks, a1_reference, from_scratch
 from coursectl import cells
+from coursectl.assignments import ASSIGNMENTS
 from fixtures.attacks.a1_from_scratch_attacks import EXPECTED, FROM_SCRATCH_ATTACKS, kernel_only_source, KERNEL_ONLY
+from mutants import load_mutants
 
 REPO = Path(__file__).resolve().parents[2]
 A1 = REPO / "release" / "a1_rnn_cells" / "a1_rnn_cells.ipynb"
@@ -145,11 +147,11 @@ def test_no_solution_notebook_is_held(path):
 
 def test_demo_sample_and_mutants_are_not_held():
     samples = sorted((REPO / "coursectl" / "demo_samples").glob("*.py"))
-    mutants = sorted((REPO / "tests" / "mutants").glob("*/*.py"))
+    mutants = [m for spec in ASSIGNMENTS.values() for m in load_mutants(spec.mutants)]
     assert samples and len(mutants) > 20
-    for path in samples + mutants:
-        reading = from_scratch.read_cells([(1, "", path.read_text())])
-        assert reading.findings == [], (path.name, reading.findings)
+    for name, source in [(p.name, p.read_text()) for p in samples] + [(m.name, m.source) for m in mutants]:
+        reading = from_scratch.read_cells([(1, "", source)])
+        assert reading.findings == [], (name, reading.findings)
     demo = _with({"gru_cell": samples[0].read_text()})
     assert _verdicts(demo)["test_gru_cell"] is None
 

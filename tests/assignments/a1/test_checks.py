@@ -2,7 +2,8 @@
 
 A "notebook" here is a dict namespace into which the reference module's source is exec'd,
 so its classes look up ``LSTMCell`` & co. in that namespace exactly as notebook cells do.
-A mutant (tests/mutants/a1/*.py) replaces one cell's class; every grade cell is then graded.
+A mutant (a patch in tests/mutants/a1/, applied by tests/mutants.py) replaces one cell's class; every grade
+cell is then graded.
 """
 import json
 import re
@@ -18,6 +19,7 @@ from autograder import a1_probes as probes
 from autograder import a1_reference as ref
 from autograder import guards, harness, static_guard, wire
 from coursectl import trusted
+from mutants import load_mutant
 from nbcourse import REPO
 from probe_modules import assert_kernel_safe
 
@@ -87,7 +89,8 @@ def test_mutant_list_covers_the_brief():
 def test_mutant_loses_exactly_where_declared(path, capsys):
     loses = {g.strip() for g in header(path, "loses").split(",")}
     ns = notebook()
-    run_source(ns, path.read_text(), str(path))
+    mutant = load_mutant(path)
+    run_source(ns, mutant.source, mutant.source_file())
     scores = grade_all(ns)
     report = capsys.readouterr()
     assert report.err == ""
@@ -173,7 +176,8 @@ def test_noise_and_warnings_never_reach_stderr(tmp_path, capsys):
 
 def test_checks_leave_global_state_as_it_was():
     ns = notebook()
-    run_source(ns, (Path(__file__).parents[2] / "mutants/a1/lstm_gate_order.py").read_text(), "lstm_gate_order")
+    mutant = load_mutant(MUTANT_DIR / "lstm_gate_order.py")
+    run_source(ns, mutant.source, mutant.source_file())
     cells = {n: ns[n] for n in ("LSTMCell", "GRUCell", "BasicRNNCell")}
     factories = (torch.empty, torch.empty_like, torch.Tensor.new_empty)
     rng = torch.get_rng_state()
@@ -192,8 +196,8 @@ def test_checks_leave_global_state_as_it_was():
 
 def test_report_names_the_failure(capsys):
     ns = notebook()
-    path = Path(__file__).parents[2] / "mutants/a1/lstm_squeeze.py"
-    run_source(ns, path.read_text(), str(path))
+    mutant = load_mutant(MUTANT_DIR / "lstm_squeeze.py")
+    run_source(ns, mutant.source, mutant.source_file())
     checks.check_lstm_cell(ns["LSTMCell"])
     out = capsys.readouterr().out
     assert "FAILED batch size 1" in out and "shape (4,), expected (1, 4)" in out
@@ -201,8 +205,8 @@ def test_report_names_the_failure(capsys):
 
 def test_forbidden_layers_give_no_credit(capsys):
     ns = notebook()
-    path = Path(__file__).parents[2] / "mutants/a1/rnn_model_nn_lstm.py"
-    run_source(ns, path.read_text(), str(path))
+    mutant = load_mutant(MUTANT_DIR / "rnn_model_nn_lstm.py")
+    run_source(ns, mutant.source, mutant.source_file())
     assert checks.check_rnn_model(ns["RNNModel"], "GRU") == 0.0
     assert "not allow" in capsys.readouterr().out
 
@@ -260,7 +264,7 @@ def test_static_guard_grades_models_apart_from_the_cells():
     model's own still blocks them."""
     assert set(checks.STAND_INS) == set(probes.STAND_INS)
     assert checks.check_rnn_model.unit.stand_ins == checks.check_bidir_model.unit.stand_ins == checks.STAND_INS
-    sources = [Path(ref.__file__).read_text(), (MUTANT_DIR / "lstm_torch_kernel.py").read_text()]
+    sources = [Path(ref.__file__).read_text(), load_mutant(MUTANT_DIR / "lstm_torch_kernel.py").source]
     assert "RNNModel" in static_guard.scan(sources)  # flags follow names...
     flags = static_guard.scan(sources, isolated=checks.STAND_INS)
     assert "LSTMCell" in flags and not {"RNNModel", "BidirRecurrentModel"} & set(flags)

@@ -1,7 +1,13 @@
 # cell: count_parameters
 # loses: test_count_parameters
 # Sums layer by layer, so a tensor shared by two layers is counted twice.
-def count_parameters(model):
-    table = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
-    table["total"] = sum(table.values())
-    return table
+@@
+-    table, seen = {}, set()
++    table = {}
+     for name, child in model.named_children():
+-        fresh = [p for p in child.parameters() if id(p) not in seen]
+-        seen.update(id(p) for p in fresh)
+-        table[name] = sum(p.numel() for p in fresh)
+-    table["total"] = sum(p.numel() for p in model.parameters())  # parameters() skips duplicates
++        table[name] = sum(p.numel() for p in child.parameters())
++    table["total"] = sum(table.values())

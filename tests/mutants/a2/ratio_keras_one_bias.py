@@ -1,6 +1,7 @@
 # cell: param_ratio
 # loses: test_param_ratio
 # Counts one bias vector per block whatever `biases` says (the Keras SimpleRNN count).
-def recurrent_param_count(kind, input_size, hidden_size, biases=2):
-    blocks = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
-    return blocks * (hidden_size * (input_size + hidden_size) + hidden_size)
+@@
+-    per_block = hidden_size * input_size + hidden_size * hidden_size + biases * hidden_size
+-    return blocks * per_block
++    return blocks * (hidden_size * (input_size + hidden_size) + hidden_size)

@@ -1,14 +1,7 @@
 # cell: to_grayscale
 # loses: test_to_grayscale
 # mistake: plain mean of the channels
-def to_grayscale(images):
-    """RGB images to one luma channel.
-
-    Args:
-        images: uint8 array or tensor of shape (N, H, W, 3), channels R, G, B in the last axis.
-    Returns:
-        float32 tensor of shape (N, 1, H, W), values in [0, 1]: (0.299 R + 0.587 G + 0.114 B) / 255.
-        The input is not modified.
-    """
-    x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / 255.0
-    return x.mean(dim=-1).unsqueeze(1)
+@@
+-    luma = torch.tensor([0.299, 0.587, 0.114])
+-    return (x * luma).sum(dim=-1).unsqueeze(1)
++    return x.mean(dim=-1).unsqueeze(1)

@@ -1,16 +1,6 @@
 # cell: log_run
 # loses: test_log_run
 # mistake: steps start at 0
-def log_run(writer, history):
-    """Write one training run's curves to TensorBoard.
-
-    Args:
-        writer: a torch.utils.tensorboard.SummaryWriter.
-        history: dict with keys "train_loss", "train_accuracy", "test_accuracy", each a list of floats, one per epoch.
-    Writes history["train_loss"][i] as tag "train/loss", history["train_accuracy"][i] as "train/accuracy" and
-    history["test_accuracy"][i] as "test/accuracy", all at step i + 1. Returns nothing.
-    """
-    tags = {"train_loss": "train/loss", "train_accuracy": "train/accuracy", "test_accuracy": "test/accuracy"}
-    for key, tag in tags.items():
-        for step, value in enumerate(history[key], start=0):
-            writer.add_scalar(tag, float(value), global_step=step)
+@@
+-        for step, value in enumerate(history[key], start=1):
++        for step, value in enumerate(history[key], start=0):
