@@ -238,21 +238,41 @@ def enable(app, env: Mapping[str, str] | None = None) -> HubLogin | None:
 
 
 def mounted_for_hub(app, env: Mapping[str, str] | None = None):
-    """The ASGI app to serve behind the Hub: ``app`` mounted at the service prefix.
+    """The ASGI app to serve behind the Hub: ``app`` answering below the service prefix.
 
     The Hub's proxy forwards ``/services/<name>/...`` unchanged, so the routes must match
-    below the prefix, and the links the pages build must carry it; a Starlette mount does
-    both (request.url_for and ``root_path`` include the prefix). uvicorn's own
-    ``root_path`` is not the same: it prepends the prefix to paths the proxy already
-    sent with it. Outside the Hub, ``app`` itself."""
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
+    below the prefix and the links the pages build must carry it: requests there get the
+    prefix as their ``root_path`` (Starlette routes on the rest). uvicorn's own
+    ``root_path`` is not the same: it prepends the prefix to paths the proxy already sent
+    with it. Lifespan events pass straight through (a Starlette Mount would drop them,
+    and with them the app's start-up: its grading threads). Outside the Hub, ``app``."""
     env = os.environ if env is None else env
     prefix = (env.get("JUPYTERHUB_SERVICE_PREFIX") or "").rstrip("/")
     if not hub_configured(env) or not prefix:
         return app
-    return Starlette(routes=[Mount(prefix, app=app)])
+    return HubPrefix(app, prefix)
+
+
+class HubPrefix:
+    """ASGI wrapper: requests under ``prefix`` reach ``app`` with it as their root_path,
+    others get 404; everything else (lifespan) passes unchanged."""
+
+    def __init__(self, app, prefix: str):
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            path = scope["path"]
+            if not (path == self.prefix or path.startswith(self.prefix + "/")):
+                from starlette.responses import PlainTextResponse
+
+                if scope["type"] == "http":
+                    await PlainTextResponse(f"not found: this service answers below {self.prefix}/",
+                                            status_code=404)(scope, receive, send)
+                return
+            scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
+        await self.app(scope, receive, send)
 
 
 def hub_router(login: HubLogin) -> APIRouter:

@@ -332,3 +332,41 @@ def test_service_upload_verdict_and_instructor_view(service):
     assert "0 / 1 (0%)" in page.split('id="rates"')[1]
     assert service.get(f"/attempts/{attempt}").status_code == 200
     assert b"<svg" in service.get("/instructor/attempts.svg").content
+
+
+def test_behind_the_hub_the_app_answers_below_its_prefix_and_starts_up(tmp_path):
+    """mounted_for_hub: routes and links below /services/course/, lifespan passed on (the
+    service's grading threads start in it)."""
+    from fastapi.testclient import TestClient
+
+    from coursectl.service.hub_auth import mounted_for_hub
+
+    started = []
+    app = FastAPI(lifespan=_recording_lifespan(started))
+    app.state.pages = FakeBackend()
+    pages.install(app)
+    env = {"JUPYTERHUB_API_TOKEN": "x", "JUPYTERHUB_CLIENT_ID": "service-course",
+           "JUPYTERHUB_SERVICE_PREFIX": "/services/course/"}
+    assert mounted_for_hub(app, {}) is app
+    with TestClient(mounted_for_hub(app, env)) as c:
+        assert started == ["up"]
+        page = c.get("/services/course/login")
+        assert page.status_code == 200 and 'action="/services/course/login"' in page.text
+        assert 'href="/services/course/static/style.css"' in page.text
+        assert c.get("/services/course/static/style.css").status_code == 200
+        assert c.get("/login").status_code == 404
+        r = c.get("/services/course/", follow_redirects=False)
+        assert r.headers["location"] == "/services/course/login"
+    assert started == ["up", "down"]
+
+
+def _recording_lifespan(events):
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        events.append("up")
+        yield
+        events.append("down")
+
+    return lifespan
