@@ -22,14 +22,26 @@ def _store(course: Path, db_url: str | None):
     return Store(settings.state_dir, settings.db_url)
 
 
+def listen_address(host: str | None, port: int | None, env=None) -> tuple[str, int]:
+    """Where to listen: the flags, else the address JupyterHub gave this service
+    (JUPYTERHUB_SERVICE_URL), else 127.0.0.1:8765."""
+    import os
+    from urllib.parse import urlsplit
+
+    env = os.environ if env is None else env
+    hub = urlsplit(env.get("JUPYTERHUB_SERVICE_URL") or "")
+    return (host or hub.hostname or "127.0.0.1", port or hub.port or 8765)
+
+
 def _cmd_serve(args) -> None:
     from .app import serve
     from .config import load_settings
 
+    host, port = listen_address(args.host, args.port)
     settings = load_settings(_course(args), workers=args.workers, cluster=args.cluster, db_url=args.db_url,
-                             instance=args.instance, port=args.port, sandbox=not args.no_sandbox,
+                             instance=args.instance, port=port, sandbox=not args.no_sandbox,
                              timeout=args.timeout)
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=host, port=port)
 
 
 def _cmd_tokens(args) -> None:
@@ -80,8 +92,9 @@ def _cmd_attempts(args) -> None:
 def add_parsers(sub) -> None:
     s = sub.add_parser("serve", help="instant feedback: a web service that grades students' attempts "
                                      "as `course grade` does and returns the verdict per unit")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    s.add_argument("--host", default=None,
+                   help="address to listen on (default: JupyterHub's JUPYTERHUB_SERVICE_URL if set, else 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="port (default: JupyterHub's, else 8765)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--workers", type=int, default=None, help="attempts graded at once here (default: one per core)")
     g.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",

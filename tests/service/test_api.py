@@ -202,3 +202,12 @@ def test_csrf_helper():
     assert check_csrf(key, "session-1", tok)
     assert not check_csrf(key, "session-2", tok) and not check_csrf(key, "session-1", None)
     assert not check_csrf(b"j" * 32, "session-1", tok)
+
+
+def test_listen_address_follows_the_flags_then_jupyterhub():
+    from coursectl.service.commands import listen_address
+
+    hub = {"JUPYTERHUB_SERVICE_URL": "http://10.0.0.5:10101"}
+    assert listen_address(None, None, {}) == ("127.0.0.1", 8765)
+    assert listen_address(None, None, hub) == ("10.0.0.5", 10101)
+    assert listen_address("0.0.0.0", 9000, hub) == ("0.0.0.0", 9000)
