@@ -3,10 +3,10 @@
 A1 asks for cells written from ``nn.Linear`` and tensor operations. Two views meet here:
 
 * before the notebook runs, ``static_guard`` reads the submitted source (trusted grading);
-* while probes run, ``a1_probes`` notes what the graded objects are made of: the torch
+* while probes run, ``a1_rnn_cells.probes`` notes what the graded objects are made of: the torch
   class behind every submodule and attribute, the torch class the graded class derives
   from, and what its methods' dotted names resolve to, each as ``[kind, where, name,
-  "module.name"]`` (see ``a1_probes.note_class``/``note_object``).
+  "module.name"]`` (see ``a1_rnn_cells.probes.note_class``/``note_object``).
 
 ``forbidden(notes)`` turns the second view into a message, or None when nothing is
 forbidden. The notes come from the student's kernel, so they are read as untrusted data:

@@ -19,7 +19,7 @@ returns a *judge* that compares what came back with the reference::
 
     check_lstm_cell = lstm.entry_point()  # the notebook's one-line hidden test
 
-A probe is a plain function in the assignment's probe module (``a1_probes.py``), which
+A probe is a plain function in the assignment's probe module (``a1_rnn_cells/probes.py``), which
 imports only torch, numpy and the standard library because its source is sent into the
 kernel; it gets the student's objects and the inputs, and returns data (see ``wire``).
 Several probes may be returned as a list; the judge then gets a list of outputs.

@@ -65,7 +65,7 @@ def epoch_seconds(cell: str) -> tuple[float, int]:
     import torch
     from torch.nn import functional as F
 
-    from autograder.a3_reference import CharModel
+    from autograder.a3_char_lm.reference import CharModel
     from coursekit.charlm import chunk, load_shakespeare
 
     torch.set_num_threads(1)

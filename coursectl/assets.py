@@ -12,7 +12,7 @@ from pathlib import Path
 
 A1 = "a1_rnn_cells"
 FIGURE = "abc_training_curves.png"
-KEY = Path(__file__).resolve().parents[1] / "autograder" / "a1_abc_key.json"
+KEY = Path(__file__).resolve().parents[1] / "autograder" / "a1_rnn_cells" / "abc_key.json"
 MODES = {"RNN": "RNN_TANH", "LSTM": "LSTM", "GRU": "GRU"}
 
 
@@ -23,7 +23,7 @@ def make_a1_abc_figure(course: Path, epochs: int = 100, hidden_size: int = 32, s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from autograder.a1_reference import RNNModel
+    from autograder.a1_rnn_cells.reference import RNNModel
     from coursekit import set_seed
     from coursekit.speech import load_speech_commands, mfcc_features
     from coursekit.training import make_loader, train_classifier

@@ -98,7 +98,7 @@ def test_leaks_are_refused(released, plant, complaint):
     target.parent.mkdir(parents=True, exist_ok=True)
     content = {"answers.ipynb": (released / "source" / tiny.ASSIGNMENT / "tiny.ipynb").read_text(),
                "autograder/checks.py": "X = 1\n",
-               "helper.py": "from autograder import a1_checks\n",
+               "helper.py": "from autograder.a1_rnn_cells import checks\n",
                "notes.md": "hint: assert cube(-3) == -27  # hidden-cube-check\n"}[plant]
     target.write_text(content)
     out = released / "other"

@@ -5,7 +5,7 @@ from coursectl.preprocessors import HideHiddenTests, SoftenWarnings, strip_hidde
 
 HIDDEN_CELL = """assert f(1) == 2
 ### BEGIN HIDDEN TESTS
-from autograder.a1_checks import check_gru_cell
+from autograder.a1_rnn_cells.checks import check_gru_cell
 check_gru_cell(GRUCell, points=4)
 ### END HIDDEN TESTS"""
 
@@ -43,11 +43,11 @@ def test_visible_assert_keeps_its_traceback_in_a_hidden_test_cell():
     region; an error raised by a hidden line (or inside autograder/) is cut to its last line."""
     visible_tb = ["\x1b[0;31mAssertionError\x1b[0m Traceback",
                   "Cell In[8], line 1\n\x1b[0;32m----> 1\x1b[0m assert f(1) == 2\n      2 ### BEGIN HIDDEN TESTS\n"
-                  "      3 from autograder.a1_checks import check_gru_cell",
+                  "      3 from autograder.a1_rnn_cells.checks import check_gru_cell",
                   "AssertionError: "]
-    hidden_tb = ["AssertionError Traceback", "Cell In[8], line 4\n      3 from autograder.a1_checks import x\n"
+    hidden_tb = ["AssertionError Traceback", "Cell In[8], line 4\n      3 from autograder.a1_rnn_cells.checks import x\n"
                  "----> 4 check_gru_cell(GRUCell, points=4)", "AssertionError: x"]
-    inner_tb = ["KeyError Traceback", "----> 1 assert f(1) == 2", "File /srv/course/autograder/a1_checks.py:40",
+    inner_tb = ["KeyError Traceback", "----> 1 assert f(1) == 2", "File /srv/course/autograder/a1_rnn_cells/checks.py:40",
                 "KeyError: 'w'"]
     cells = [new_code_cell(HIDDEN_CELL, metadata=_grade_meta(f"t{i}"),
                            outputs=[new_output("error", ename=tb[-1].split(":")[0], evalue="x", traceback=tb)])

@@ -56,7 +56,7 @@ def submissions() -> list[Submission]:
 def cells_of(short: str) -> dict[str, Graded]:
     """grade id -> how it is graded, for every grade cell of the assignment."""
     if short == "a1":
-        from autograder import a1_checks as c
+        from autograder.a1_rnn_cells import checks as c
 
         out = {"test_lstm_cell": Graded(c.lstm_cell_unit, ("LSTMCell",)),
                "test_gru_cell": Graded(c.gru_cell_unit, ("GRUCell",)),
@@ -74,13 +74,13 @@ def cells_of(short: str) -> dict[str, Graded]:
 def _test_module(short: str):
     import importlib
 
-    return importlib.import_module(f"test_{short}_checks")
+    return importlib.import_module(f"assignments.{short}.test_checks")  # tests/assignments/<a>/test_checks.py
 
 
 def namespace(sub: Submission) -> dict:
     """The kernel's namespace after the solution's answer cells ran, with ``sub``'s cells in."""
     if sub.short == "a1":
-        from autograder import a1_reference as ref
+        from autograder.a1_rnn_cells import reference as ref
 
         ns = {"__name__": "a1_notebook"}
         exec(compile(Path(ref.__file__).read_text(), ref.__file__, "exec"), ns)
@@ -115,7 +115,7 @@ def grade(sub: Submission, secret: bytes, ns: dict | None = None, only=None) -> 
     import contextlib
     import io
 
-    from autograder import a1_checks
+    from autograder.a1_rnn_cells import checks as a1_checks
 
     ns = namespace(sub) if ns is None else ns
     table = cells_of(sub.short)

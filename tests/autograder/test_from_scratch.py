@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import a1_checks, a1_reference, from_scratch
+from autograder.a1_rnn_cells import checks as a1_checks
+from autograder.a1_rnn_cells import reference as a1_reference
+from autograder import from_scratch
 from coursectl import cells
 from coursectl.assignments import ASSIGNMENTS
 from fixtures.attacks.a1_from_scratch_attacks import EXPECTED, FROM_SCRATCH_ATTACKS, kernel_only_source, KERNEL_ONLY

@@ -150,7 +150,7 @@ def test_each_submission_sees_a_fresh_kernel(graded):
 def test_preload_list_from_the_source_notebooks(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         new_code_cell("import os, math\nimport matplotlib.pyplot as plt\nfrom coursekit.plots import x"),
-        new_code_cell("from torch import nn\nfrom . import rel\nimport autograder.a1_checks\nimport pandas"),
+        new_code_cell("from torch import nn\nfrom . import rel\nimport autograder.a1_rnn_cells.checks\nimport pandas"),
         new_code_cell("def f(:\n  pass")])  # a syntax error is skipped
     nbformat.write(nb, tmp_path / "a.ipynb")
     assert worker.preload_modules(tmp_path) == ["numpy", "torch", "matplotlib.pyplot", "coursekit.plots", "pandas"]

@@ -127,7 +127,7 @@ class _Listener:
 
 
 def _reference_lines() -> list[str]:
-    text = (REPO / "autograder" / "a1_reference.py").read_text()
+    text = (REPO / "autograder" / "a1_rnn_cells" / "reference.py").read_text()
     return [ln.strip() for ln in text.splitlines() if len(ln.strip()) > 45 and not ln.strip().startswith("#")]
 
 
@@ -199,7 +199,7 @@ def test_attack_scores_no_more_than_the_release(attacked, name):
 
 @pytest.mark.parametrize("name", list(FROM_SCRATCH_ATTACKS))
 def test_from_scratch_attack_is_held_or_failed_and_scores_nothing(attacked, name):
-    from autograder.a1_checks import NO_BUILTINS
+    from autograder.a1_rnn_cells.checks import NO_BUILTINS
     from coursectl.trusted import HELD_KEY
 
     course, *_ = attacked

@@ -14,9 +14,9 @@ import nbformat
 import pytest
 import torch
 
-from autograder import a1_checks as checks
-from autograder import a1_probes as probes
-from autograder import a1_reference as ref
+from autograder.a1_rnn_cells import checks as checks
+from autograder.a1_rnn_cells import probes as probes
+from autograder.a1_rnn_cells import reference as ref
 from autograder import guards, harness, static_guard, wire
 from coursectl import trusted
 from mutants import load_mutant
@@ -212,7 +212,7 @@ def test_forbidden_layers_give_no_credit(capsys):
 
 
 def _notes(cls, *instances):
-    """The guard notes a1_probes takes of ``cls`` and of ``instances`` (a fresh set)."""
+    """The guard notes the probes take of ``cls`` and of ``instances`` (a fresh set)."""
     probes._SEEN.update(notes=[], classes=set())
     probes.note_class(cls)
     for obj in instances:
@@ -279,10 +279,10 @@ def test_malformed_guard_notes_fail_the_check(notes):
 
 
 def test_probe_module_holds_no_grader_or_reference_code():
-    """a1_probes is sent into the student's kernel: torch, numpy and the standard library only."""
+    """The probe module is sent into the student's kernel: torch, numpy and the standard library only."""
     source = checks.PROBES.read_text()
     assert_kernel_safe(source)
-    assert "a1_reference" not in source
+    assert "a1_rnn_cells.reference" not in source and "from ." not in source
     # Not even a line of the reference or of the solutions (the signatures are the notebook's API).
     from coursectl import cells
     solution = nbformat.read(REPO / "source" / "a1_rnn_cells" / "a1_rnn_cells.ipynb", as_version=4)

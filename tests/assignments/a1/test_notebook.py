@@ -31,7 +31,7 @@ class TestA1(AssignmentSuite):
     assignment = "a1_rnn_cells"
     mutant_set = "a1"
     hidden_names = ("check_lstm_cell", "check_gru_cell", "check_rnn_model", "check_bidir_model",
-                    "check_abc_answers", "a1_checks", "a1_abc_key")
+                    "check_abc_answers", "a1_rnn_cells.checks", "abc_key")
 
     def extra_submissions(self):
         cells, loses = load_cells(TEMPLATE_STUDENT)

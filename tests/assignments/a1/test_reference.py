@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import a1_reference as ref
+from autograder.a1_rnn_cells import reference as ref
 
 TOL = dict(atol=1e-10, rtol=1e-8)
 TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import a1_checks, a1_reference
+from autograder.a1_rnn_cells import checks as a1_checks
+from autograder.a1_rnn_cells import reference as a1_reference
 from mutants import load_cells
 from nbcourse import REPO, cell_by_id, make_course, nbgrader, scores, submit
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import a2_checks as checks
-from autograder import a2_probes as kit
-from autograder import a2_reference as ref
+from autograder.a2_sentiment import checks as checks
+from autograder.a2_sentiment import probes as kit
+from autograder.a2_sentiment import reference as ref
 from mutants import load_mutants
 from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
 from probe_modules import assert_kernel_safe
@@ -213,11 +213,11 @@ def test_every_check_draws_its_inputs_from_the_seed(cell_id):
 
 
 def test_probe_module_holds_no_grader_code():
-    """The kernel receives a2_probes' source: matplotlib (for the plot probe) besides what
+    """The kernel receives the probe module's source: matplotlib (for the plot probe) besides what
     every probe module may import, and no reference code."""
     source = checks.PROBES.read_text()
     assert_kernel_safe(source, extra=frozenset({"matplotlib"}))
-    assert "a2_reference" not in source and "a2_checks" not in source
+    assert "reference import" not in source and "checks import" not in source and "from ." not in source
 
 
 # ------------------------------------------------------- the reference itself

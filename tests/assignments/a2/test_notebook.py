@@ -11,7 +11,7 @@ class TestA2(AssignmentSuite):
     mutant_set = "a2"
     hidden_names = ("check_pad_sequences", "check_vocabulary", "check_sentiment_model", "check_count_parameters",
                     "check_train_model", "check_best_epoch", "check_param_ratio", "check_plot_history",
-                    "a2_checks")
+                    "a2_sentiment.checks")
 
     def test_grade_cells_and_points(self):
         source = nbformat.read(self.source_nb(), as_version=4)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import a3_checks as checks
-from autograder import a3_reference as ref
+from autograder.a3_char_lm import checks as checks
+from autograder.a3_char_lm import reference as ref
 from autograder.harness import Unit
 from mutants import load_mutants
 from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
@@ -155,7 +155,7 @@ def test_inputs_change_with_the_seed():
 
 def test_probe_module_imports_only_torch_numpy_and_stdlib():
     assert_kernel_safe(checks.PROBES.read_text())
-    assert "a3_reference" not in checks.PROBES.read_text()
+    assert "reference import" not in checks.PROBES.read_text()
 
 
 def test_a_forged_payload_earns_nothing():

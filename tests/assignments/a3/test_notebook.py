@@ -11,7 +11,7 @@ class TestA3(AssignmentSuite):
     mutant_set = "a3"
     hidden_names = ("check_build_vocab", "check_encode_decode", "check_make_windows", "check_train_val_windows",
                     "check_char_model", "check_macs_per_step", "check_model_size", "check_accuracy",
-                    "check_bits_per_char", "check_evaluate", "check_generate", "a3_checks")
+                    "check_bits_per_char", "check_evaluate", "check_generate", "a3_char_lm.checks")
 
     def test_grade_cells_and_points(self):
         source = nbformat.read(self.source_nb(), as_version=4)

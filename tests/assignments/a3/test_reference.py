@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from autograder import a3_reference as ref
+from autograder.a3_char_lm import reference as ref
 
 
 def test_vocab_encode_decode_round_trip():

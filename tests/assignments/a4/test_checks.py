@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import a4_checks as checks
+from autograder.a4_visualizing import checks as checks
 from autograder import harness
 from mutants import load_mutants
 from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
@@ -69,7 +69,7 @@ def release():
 def test_every_unit_has_its_one_line_hidden_check():
     for cell_id, (grade_id, check, names) in UNITS.items():
         src = cell_by_id(SOURCE_NB, grade_id).source
-        assert f"from autograder.a4_checks import {check.__name__}\n" in src, grade_id
+        assert f"from autograder.a4_visualizing.checks import {check.__name__}\n" in src, grade_id
         assert f"{check.__name__}({', '.join(names)}, points={_points(grade_id):g})" in src, grade_id
         assert check.unit.grade_id == grade_id and check.unit.points == _points(grade_id)
 
@@ -86,7 +86,7 @@ def test_probe_module_imports_only_torch_numpy_and_the_standard_library():
         elif isinstance(node, ast.ImportFrom):
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"torch", "numpy"} | set(sys.stdlib_module_names), roots
-    assert "a4_reference" not in checks.PROBES.read_text() and "autograder" not in roots
+    assert "reference import" not in checks.PROBES.read_text() and "autograder" not in roots
 
 
 @pytest.mark.parametrize("cell_id", list(UNITS))

@@ -21,7 +21,7 @@ class TestA4(AssignmentSuite):
     mutant_set = "a4"
     hidden_names = ("check_to_grayscale", "check_small_cnn", "check_log_run", "check_filter_grid",
                     "check_activation_stats", "check_maximize_activation", "check_deconv_project",
-                    "check_occlusion_map", "check_row_rnn", "a4_checks")
+                    "check_occlusion_map", "check_row_rnn", "a4_visualizing.checks")
 
     @classmethod
     def autograded(cls) -> dict[str, float]:

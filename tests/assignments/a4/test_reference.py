@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import a4_reference as ref
+from autograder.a4_visualizing import reference as ref
 
 
 def test_grayscale_uses_bt601_luma():

@@ -1,6 +1,6 @@
 """Reference answers for a3_char_lm, written independently of the notebook.
 
-The hidden checks in ``a3_checks`` compare student code with these, in the grader's
+The hidden checks in ``a3_char_lm.checks`` compare student code with these, in the grader's
 process only (this module is never sent into a student's kernel). The semantics are
 the ones the notebook's docstrings state: a sorted character vocabulary, windows
 ``ids[i:i+T] -> ids[i+T]``, a split by position with no window across the boundary,

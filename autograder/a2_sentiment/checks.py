@@ -4,9 +4,9 @@ One unit per grade cell; its entry point is what the notebook's hidden one-liner
 (``check_pad_sequences(pad_sequences, points=3)``). Every check draws its inputs from the
 generator it is given (random sequences, corpora, histories, toy data and weights, built to
 keep the traps the checks are about: a validation tail that differs from the rest, logits
-in (0, 0.5), words with equal counts, ...), names the probe in ``a2_probes`` that runs the
+in (0, 0.5), words with equal counts, ...), names the probe in ``a2_sentiment.probes`` that runs the
 student's code on them in the kernel, and judges the returned data here, against
-``a2_reference``. No reference code and no comparison ever runs in the student's kernel.
+``a2_sentiment.reference``. No reference code and no comparison ever runs in the student's kernel.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import a2_probes as kit  # helper models: the grader builds the kernel's models again
-from . import a2_reference as ref
-from .harness import CheckFailed, Probe, Unit, require
+from . import probes as kit  # helper models: the grader builds the kernel's models again
+from . import reference as ref
+from ..harness import CheckFailed, Probe, Unit, require
 
-PROBES = Path(__file__).with_name("a2_probes.py")
+PROBES = Path(__file__).with_name("probes.py")
 KINDS = ("rnn", "lstm", "gru")
 
 

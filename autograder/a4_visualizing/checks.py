@@ -1,8 +1,8 @@
 """Hidden checks of a4_visualizing, as units of the checks harness (``autograder.harness``).
 
 Every check draws its inputs (images, filters, network weights, histories) from the
-grading run's ``rng``, names a probe of ``a4_probes`` for the student's kernel, and
-judges what came back against ``a4_reference`` here in the grader. TensorBoard event
+grading run's ``rng``, names a probe of ``a4_visualizing.probes`` for the student's kernel, and
+judges what came back against ``a4_visualizing.reference`` here in the grader. TensorBoard event
 files written by the student's ``log_run`` are read here with tensorboard's own
 ``EventAccumulator``.
 """
@@ -16,15 +16,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from . import a4_reference as ref
-from .harness import CheckFailed, Probe, Unit, assert_close, require
+from . import reference as ref
+from ..harness import CheckFailed, Probe, Unit, assert_close, require
 
-PROBES = Path(__file__).with_name("a4_probes.py")
+PROBES = Path(__file__).with_name("probes.py")
 
 
 def _probe_module():
     """The probe module imported here too, for its ProbeNet (the same network the kernel builds)."""
-    spec = importlib.util.spec_from_file_location("a4_probes_grader", PROBES)
+    spec = importlib.util.spec_from_file_location("autograder.a4_visualizing.probes_grader", PROBES)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,8 +1,8 @@
 """Hidden checks for a3_char_lm, on the checks harness (see ``harness``).
 
 Every check draws fresh inputs from the grader's ``rng``, asks a probe in
-``a3_probes`` to run the student's code on them, and judges the returned data here
-against ``a3_reference`` with a message that says what is wrong. The notebook's grade
+``a3_char_lm.probes`` to run the student's code on them, and judges the returned data here
+against ``a3_char_lm.reference`` with a message that says what is wrong. The notebook's grade
 cells call the entry points, e.g. ``check_make_windows(make_windows, points=2)``.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import a3_reference as ref
-from .harness import CheckFailed, Probe, Unit, assert_close, require
+from . import reference as ref
+from ..harness import CheckFailed, Probe, Unit, assert_close, require
 
-PROBES = Path(__file__).with_name("a3_probes.py")
+PROBES = Path(__file__).with_name("probes.py")
 POOL = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"-()\n\téßø—")
 CELLS = ("rnn", "lstm", "gru")
 

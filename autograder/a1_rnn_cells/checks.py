@@ -1,6 +1,6 @@
 """Hidden checks for A1 (recurrent cells from scratch); each grade cell calls one unit.
 
-The classes under test follow this contract (``a1_reference`` has the instructor's code):
+The classes under test follow this contract (``a1_rnn_cells.reference`` has the instructor's code):
 
 * ``LSTMCell(input_size, hidden_size, bias=True)``: ``x2h`` Linear(D, 4H), ``h2h`` Linear(H, 4H);
   ``forward(input (B, D), hx=None | (h, c)) -> (h, c)``, each (B, H); gates input, forget,
@@ -21,7 +21,7 @@ The classes under test follow this contract (``a1_reference`` has the instructor
 
 How the checks work (``harness``: the verdict is decided here, never in the kernel): each
 check draws torch.nn-layout weights (uniform in +-1/sqrt(H), torch.nn's own range), inputs,
-states and output weightings from the grading run's ``rng``. The kernel (``a1_probes``)
+states and output weightings from the grading run's ``rng``. The kernel (``a1_rnn_cells.probes``)
 copies the weights into the student's cells (x2h <-> weight_ih/bias_ih, h2h <->
 weight_hh/bias_hh) and ``fc``, runs the float32 code on the course device and sends back
 outputs and gradients (w.r.t. the input, the initial state and every weight). The judge
@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import guards, static_guard
-from .from_scratch import FromScratch
-from .a1_reference import MODES
-from .harness import CheckFailed, Probe, Unit, UnitResult, assert_close, require
+from .. import guards, static_guard
+from ..from_scratch import FromScratch
+from .reference import MODES
+from ..harness import CheckFailed, Probe, Unit, UnitResult, assert_close, require
 
 # Tolerances (float32 student code against a float64 reference).
 ATOL, RTOL = 1e-5, 1e-4              # all outputs; gradients of a single cell
@@ -55,8 +55,8 @@ GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3    # gradients through a whole model (longer s
 INIT_SLACK = 1e-6                    # relative slack on the +-1/sqrt(H) bound
 INPUT_SCALE = 0.8                    # standard deviation of drawn inputs and states
 
-PROBES = Path(__file__).with_name("a1_probes.py")
-ABC_KEY_PATH = Path(__file__).with_name("a1_abc_key.json")
+PROBES = Path(__file__).with_name("probes.py")
+ABC_KEY_PATH = Path(__file__).with_name("abc_key.json")
 ABC_CHOICES = ("RNN", "LSTM", "GRU")
 NO_BUILTINS = "no torch.nn recurrent layers"
 # a1's cells and models are written from nn.Linear and tensor operations: torch's recurrent
@@ -75,12 +75,12 @@ _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
                 "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"})}
 _CELL_NAME = {"LSTM": "LSTMCell", "GRU": "GRUCell", "RNN_TANH": "BasicRNNCell", "RNN_RELU": "BasicRNNCell"}
 _BLOCKS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-STAND_INS = tuple(dict.fromkeys(_CELL_NAME.values()))  # what a1_probes swaps in while models are graded
+STAND_INS = tuple(dict.fromkeys(_CELL_NAME.values()))  # what the probes swap in while models are graded
 
 
 class A1Unit(Unit):
     """A unit of a1's classes: every probe also sends the guard notes of what it built
-    (``a1_probes``), every check judges them first, and a torch recurrent layer seen
+    (``a1_rnn_cells.probes``), every check judges them first, and a torch recurrent layer seen
     there fails the whole unit with one message."""
 
     def check(self, name: str):

@@ -1,6 +1,6 @@
 """Reference answers for a2_sentiment, written independently of the notebook.
 
-The hidden checks in ``a2_checks`` compare student code with these. Conventions
+The hidden checks in ``a2_sentiment.checks`` compare student code with these. Conventions
 follow Keras where the coursework used Keras (``pad_sequences``, IMDB indexing,
 ``validation_split``) and PyTorch elsewhere (logits out, BCE-with-logits loss).
 """

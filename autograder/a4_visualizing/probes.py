@@ -4,7 +4,7 @@ This file's SOURCE is sent into the kernel, so it imports only torch, numpy and 
 standard library, and it never compares anything with a reference: each probe builds
 what the grader described (a small network from weights it sent, a SummaryWriter in a
 temp folder), calls the student's code and returns plain data (see ``autograder.wire``).
-The grader (``a4_checks``) judges that data.
+The grader (``a4_visualizing.checks``) judges that data.
 """
 import contextlib
 import os

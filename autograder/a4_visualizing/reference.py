@@ -1,7 +1,7 @@
 """Reference answers for a4_visualizing (grader only: never sent to a student's kernel).
 
 Each function is the behaviour the notebook's docstrings specify; the hidden checks in
-``a4_checks`` compare the student's results with these on inputs drawn per grading run.
+``a4_visualizing.checks`` compare the student's results with these on inputs drawn per grading run.
 """
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""Everything that grades a1_rnn_cells: ``reference`` (the instructor's code), ``probes`` (sent into
+the student's kernel) and ``checks`` (the units the notebook's hidden tests call)."""
