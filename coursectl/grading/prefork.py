@@ -4,6 +4,7 @@ grader to plan and judge) and the feedback pages' templates and MathJax bundle, 
 it page by page."""
 import gc
 import importlib
+import importlib.util
 import pkgutil
 import warnings
 
@@ -32,6 +33,8 @@ with warnings.catch_warnings():
         for info in pkgutil.iter_modules(autograder.__path__):
             if info.name.endswith("_checks"):
                 importlib.import_module(f"autograder.{info.name}")
+            elif info.ispkg and importlib.util.find_spec(f"autograder.{info.name}.checks"):
+                importlib.import_module(f"autograder.{info.name}.checks")  # autograder/<assignment>/checks.py
     except Exception:  # no autograder here: units are imported on first use
         pass
 gc.collect()
