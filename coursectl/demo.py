@@ -165,6 +165,9 @@ def run_demo(where: Path | None = None) -> Path:
     print(f"feedback: {course / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html")
     print(f"\nhand grading: `cd {course} && jupyter lab`, then Nbgrader > Formgrader; afterwards\n"
           f"`course --course-dir {course} feedback {ASSIGNMENT}` rewrites the feedback with the hand grades")
+    print(f"\ninstant feedback while students work: `cd {course} && course tokens create --roster roster.csv "
+          f"--out tokens.csv && course serve`,\nthen students open http://127.0.0.1:8765/ (token login, upload, "
+          f"verdict) or use Submit for feedback in JupyterLab; README: Instant feedback")
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; course folder: {course}")
     return course
 
