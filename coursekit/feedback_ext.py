@@ -196,8 +196,7 @@ def refusal_for(status: int, body: bytes, headers: dict, *, assignment: str = ""
     if status == 429:
         wait = retry_seconds(headers.get("Retry-After"))
         when = f"in {wait} s" if wait is not None else "later"
-        return Refusal(429, f"Too many attempts for now (429): submit again {when}." + why
-                       + (f" (Retry-After: {wait} s)" if wait is not None else ""), retry_after=wait)
+        return Refusal(429, f"Too many attempts for now (429): submit again {when}.{why}", retry_after=wait)
     return Refusal(502, f"The feedback service answered {status} unexpectedly.{why}")
 
 

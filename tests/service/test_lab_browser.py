@@ -108,10 +108,10 @@ def student_lab(student_python, course, feedback_service, tmp_path_factory):
         pytest.skip("needs Debian's chromium and chromium-driver and selenium")
     add_jupyter_files(student_python.parent.parent)  # JupyterLab's own front end, as pip would install it
     home = tmp_path_factory.mktemp("student-home")
-    work = home / A
-    work.mkdir()
-    nbformat.write(nbformat.read(course / "release" / A / "tiny.ipynb", as_version=4), work / "tiny.ipynb")
-    tiny.answer(work / "tiny.ipynb")
+    for folder in (A, "busy", "slow"):  # the fake service refuses "busy" (429) and queues "slow" a while
+        (home / folder).mkdir()
+        nbformat.write(nbformat.read(course / "release" / A / "tiny.ipynb", as_version=4), home / folder / "tiny.ipynb")
+        tiny.answer(home / folder / "tiny.ipynb")
     config = home / ".jupyter"
     config.mkdir()
     (config / feedback_ext.CONFIG_NAME).write_text(json.dumps({"url": feedback_service.url,
@@ -131,25 +131,29 @@ def driver(student_lab, tmp_path_factory):
 
 
 def _open_notebook(driver, base: str, path: str):
+    """Open ``path`` alone (``reset``: no notebooks restored from the last page) and wait
+    until its kernel is idle: the page is then fully set up."""
     from selenium.webdriver.common.by import By
 
-    from test_browser import TOKEN, _wait
+    from test_browser import TOKEN, _api, _wait
 
-    driver.get(f"{base}/lab/tree/{path}?token={TOKEN}")
+    driver.get(f"{base}/lab/tree/{path}?reset&token={TOKEN}")
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), what="the notebook")
+    _wait(driver, lambda d: [s for s in _api(base, "/api/sessions")
+                             if s["path"] == path and s["kernel"]["execution_state"] == "idle"],
+          what=f"an idle kernel for {path}")
 
 
 def _feedback_button(driver):
+    """The button in the toolbar of the notebook on show (other open notebooks' are hidden)."""
     from selenium.webdriver.common.by import By
 
     from test_browser import _wait
 
-    return _wait(driver, lambda d: [b for b in d.find_elements(
-        By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar .seqcourse-feedback-button jp-button, "
-                         ".jp-NotebookPanel-toolbar .seqcourse-feedback-button button")
-        if b.is_displayed()] or [b for b in d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar jp-button, "
-                                                                             ".jp-NotebookPanel-toolbar button")
-                                 if b.text.strip() == "Submit for feedback"], what="the Submit for feedback button")[0]
+    return _wait(driver, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar jp-button, "
+                                                                               ".jp-NotebookPanel-toolbar button")
+                                    if b.text.strip() == "Submit for feedback" and b.is_displayed()],
+                 what="the Submit for feedback button")[0]
 
 
 def _dialog_text(driver, what: str, test, timeout=300):
@@ -196,7 +200,7 @@ def test_toolbar_button_submits_and_the_dialog_shows_the_verdict(driver, student
         assert [u.get_attribute("data-grade-id") for u in units] == ["cell_rnn", "cell_lstm"]
         assert [c.get_attribute("data-passed") for c in checks] == ["true", "false"]
         assert "gates" in checks[1].text and "forget gate bias is off" in checks[1].text
-    driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+    _close_dialog(driver)
 
 
 def test_command_palette_lists_it(driver, student_lab):
@@ -215,3 +219,35 @@ def test_command_palette_lists_it(driver, student_lab):
                                      if "Submit for feedback" in i.text], what="the palette entry")
     assert items, items
     search.send_keys(Keys.ESCAPE)
+
+
+def _close_dialog(driver):
+    from selenium.webdriver.common.by import By
+
+    from test_browser import _wait
+
+    driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept").click()
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), what="the dialog to close")
+
+
+def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student_lab, fake_service):  # noqa: F811
+    """The dialog's waiting state and a 429 refusal, through the fake (the real service would
+    need a crowded queue and a tight limit for them)."""
+    from selenium.webdriver.common.by import By
+
+    base, _ = student_lab
+    _open_notebook(driver, base, "slow/tiny.ipynb")
+    _feedback_button(driver).click()
+    waiting = _dialog_text(driver, "the queue position", lambda t: "position" in t or "Score:" in t, timeout=60)
+    assert "Queued: position 3 in the queue" in waiting and "Attempt 9" in waiting, waiting
+    text = _dialog_text(driver, "the verdict", lambda t: "Score:" in t, timeout=60)
+    assert "Graded (attempt 9" in text and "Score: 3 / 5" in text
+    _close_dialog(driver)
+
+    _open_notebook(driver, base, "busy/tiny.ipynb")
+    _feedback_button(driver).click()
+    text = _dialog_text(driver, "the refusal", lambda t: "429" in t, timeout=60)
+    assert "Too many attempts for now (429): submit again in 30 s" in text and "Retry-After: 30 s" in text, text
+    error = driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-error")
+    assert error.get_attribute("data-status") == "429"
+    _close_dialog(driver)

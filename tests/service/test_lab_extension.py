@@ -45,6 +45,7 @@ class FakeService:
     """What the fake feedback service received, and its address."""
     url: str
     received: list[dict] = field(default_factory=list)
+    polls: dict[int, int] = field(default_factory=dict)  # GETs of an attempt so far
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(429, {"detail": "at most 10 attempts per hour"}, {"Retry-After": "30"})
         if assignment == "unknown":
             return self._send(404, {"detail": "no such assignment"})
+        if assignment == "slow":  # attempt 9 waits in the queue for a few polls
+            self.service.polls[9] = 0
+            return self._send(202, {"attempt": 9, "position": 3})
         self._send(202, {"attempt": 7, "position": 3})
 
     def do_GET(self):
@@ -99,6 +103,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/api/attempts/7":
             return self._send(200, GRADED)
+        if self.path == "/api/attempts/9":
+            self.service.polls[9] += 1
+            if self.service.polls[9] <= 3:
+                return self._send(200, {"attempt": 9, "status": "queued"})
+            return self._send(200, dict(GRADED, attempt=9))
         if self.path == "/api/attempts/8":
             return self._send(403, {"detail": "not your attempt"})
         self._send(404, {"detail": "no such attempt"})
