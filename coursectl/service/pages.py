@@ -458,32 +458,40 @@ async def attempts_plot(request: Request, assignment: str = ""):
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
-def attempts_svg(rows: list[AttemptRow], *, now: datetime | None = None) -> bytes:
-    """Attempts per time bin, one line per assignment, as an SVG drawn server-side.
-    The bin width follows the span (minutes for a busy hour, days for a term)."""
+def attempts_svg(rows: list[AttemptRow]) -> bytes:
+    """Attempts per time bin as stacked bars, one colour per assignment, as an SVG drawn
+    server-side. The bin width follows the span (a minute for a busy hour, a day for a
+    term); bins start on whole minutes, hours or days."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 3), dpi=96)
     ax = fig.subplots()
     if rows:
         times = [_utc(r.submitted_at) for r in rows]
-        start, end = min(times), max(max(times), now or max(times))
-        span = max((end - start).total_seconds(), 60.0)
-        width = next(w for w in (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400) if span / w <= 60) \
-            if span / (7 * 86400) <= 60 else span / 60
-        step = timedelta(seconds=width)
-        bins = int(span // width) + 1
+        span = (max(times) - min(times)).total_seconds()
+        width = next((w for w in BIN_SECONDS if span / w <= 60), BIN_SECONDS[-1])
+        epoch = datetime(2000, 1, 3, tzinfo=timezone.utc)  # a Monday: week bins start on Mondays
+        def bin_of(t: datetime) -> int:
+            return int((t - epoch).total_seconds() // width)
+        first, last = bin_of(min(times)), bin_of(max(times))
+        bins = list(range(first - 1, last + 2))  # an empty bin either side frames the bars
+        lefts = [mdates.date2num(epoch + timedelta(seconds=b * width)) for b in bins]
+        bottom = [0] * len(bins)
         for name in sorted({r.assignment for r in rows}):
-            counts = Counter(int((_utc(r.submitted_at) - start).total_seconds() // width)
-                             for r in rows if r.assignment == name)
-            xs = [start + i * step for i in range(bins)]
-            ax.step(xs, [counts.get(i, 0) for i in range(bins)], where="post", label=name)
+            counts = Counter(bin_of(_utc(r.submitted_at)) for r in rows if r.assignment == name)
+            heights = [counts.get(b, 0) for b in bins]
+            ax.bar(lefts, heights, width=0.9 * width / 86400, align="edge", bottom=bottom, label=name)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.legend(loc="upper left", fontsize="small")
         ax.set_ylabel(f"attempts per {_duration(width)}")
-        fig.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "no attempts yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Attempts over time (UTC)")
@@ -491,6 +499,9 @@ def attempts_svg(rows: list[AttemptRow], *, now: datetime | None = None) -> byte
     out = io.BytesIO()
     fig.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
+
+
+BIN_SECONDS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
 
 
 def _utc(when: datetime) -> datetime:
