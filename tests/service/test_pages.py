@@ -164,11 +164,12 @@ def test_visibility_is_the_backends_fields_only(client, backend):
     backend.add("3", "alice", units=[{"grade_id": "test_cube", "points": 0, "max_points": 3}])
     backend.add("4", "alice", units=[{"grade_id": "test_cube", "points": 0, "max_points": 3,
                                        "checks": [{"name": "cube_neg", "passed": False}]}])
+    backend.views["3"]["visibility"], backend.views["4"]["visibility"] = "points", "checks"
     login(client, "tok-alice")
     points_only = client.get("/attempts/3").text
-    assert "test_cube" in points_only and "cube_neg" not in points_only
+    assert "test_cube" in points_only and "cube_neg" not in points_only and "points per unit only" in points_only
     names_only = client.get("/attempts/4").text
-    assert "cube_neg" in names_only and "<th>Message</th>" not in names_only
+    assert "cube_neg" in names_only and "<th>Message</th>" not in names_only and "without their messages" in names_only
 
 
 def test_waiting_attempt_shows_position_and_refreshes(client, backend):
