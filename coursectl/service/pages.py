@@ -28,8 +28,6 @@ path as the API, with the same checks and limits.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import secrets
 from collections import Counter, defaultdict
@@ -38,10 +36,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from . import auth
 from .hub_auth import SESSION_COOKIE as HUB_SESSION_COOKIE
 
 HERE = Path(__file__).resolve().parent
@@ -133,12 +132,11 @@ def _csrf_key(request: Request) -> bytes:
 
 
 def _csrf_token(request: Request, browser: str) -> str:
-    return hmac.new(_csrf_key(request), f"csrf:{browser}".encode(), hashlib.sha256).hexdigest()
+    return auth.csrf_token(_csrf_key(request), browser)
 
 
 def _check_csrf(request: Request, sent: str | None) -> None:
-    browser = request.cookies.get(CSRF_COOKIE, "")
-    if not browser or not sent or not hmac.compare_digest(_csrf_token(request, browser), sent):
+    if not auth.check_csrf(_csrf_key(request), request.cookies.get(CSRF_COOKIE, ""), sent):
         raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page and try again")
 
 

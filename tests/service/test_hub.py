@@ -69,7 +69,7 @@ def hub(proxy, tmp_path_factory):
         "c = get_config()  # noqa",
         readme_snippet(),
         "# ---- the test's own settings",
-        f"c.JupyterHub.ip = '127.0.0.1'",
+        "c.JupyterHub.ip = '127.0.0.1'",
         f"c.JupyterHub.port = {hub_port}",
         f"c.JupyterHub.hub_port = {api_port}",
         "c.JupyterHub.authenticator_class = 'dummy'",
