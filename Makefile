@@ -39,9 +39,10 @@ demo: setup
 	$(BIN)/course demo
 
 # Test files are spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay
-# together so its module fixtures grade once); the 25 slowest steps are listed at the end.
+# together so its module fixtures grade once), longest files first (tests/conftest.py orders
+# them; --no-loadscope-reorder keeps that order); the 25 slowest steps are listed at the end.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --durations=25
+PYTEST := $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test: setup
 	$(PYTEST)

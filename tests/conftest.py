@@ -34,3 +34,45 @@ def offline_data(request):
         for name in all_datasets():
             data_scripts.build_offline(name)
             warm_caches(name)
+
+
+# --- scheduling: longest test files first ------------------------------------------------
+# `make test` spreads whole files over two pytest-xdist workers (--dist loadfile, so a
+# file's module fixtures grade once) in collection order (--no-loadscope-reorder; xdist's
+# default would start the files with the MOST TESTS first, which puts the long one-fixture
+# files last, where one of them alone can keep a worker busy minutes after the other is
+# done). Starting the longest files first keeps the two workers' ends close together
+# (LPT). The seconds are one file's wall time in a `--durations=0` run on the 2-core
+# machine while other work ran; only their order matters, and a file missing here is
+# merely scheduled as a slow (SLOW_DEFAULT) or fast (0) file. Refresh with
+# `python tests/durations.py LOG` on a `--durations=0` output.
+FILE_SECONDS = {
+    "tests/security/test_attacks_nbgrader.py": 350,
+    "tests/assignments/a1/test_notebook.py": 330,
+    "tests/autograder/test_reproducible.py": 275,
+    "tests/grading/test_regrade.py": 170,
+    "tests/security/test_attacks_course_grade.py": 160,
+    "tests/test_bundle_end_to_end.py": 150,
+    "tests/assignments/a4/test_notebook.py": 140,
+    "tests/assignments/a3/test_notebook.py": 125,
+    "tests/assignments/test_visible_checks.py": 120,
+    "tests/test_browser_safety.py": 120,
+    "tests/test_browser.py": 100,
+    "tests/assignments/a2/test_notebook.py": 100,
+}
+SLOW_DEFAULT = 60
+
+
+def pytest_collection_modifyitems(session, config, items):
+    from collections import defaultdict
+
+    slow = defaultdict(bool)
+    for item in items:
+        slow[item.path] |= item.get_closest_marker("slow") is not None
+
+    def seconds(item) -> float:
+        rel = item.path.relative_to(config.rootpath).as_posix()
+        return FILE_SECONDS.get(rel, SLOW_DEFAULT if slow[item.path] else 0)
+
+    # A stable sort: each file's tests stay together and in their order.
+    items.sort(key=lambda item: -seconds(item))
