@@ -594,6 +594,8 @@ class ServiceBackend:
         why = await _call(check_notebook, data)
         if why:
             raise Refusal(422, why[0].upper() + why[1:] + ".")
+        # the file name as the API keeps it: printable, at most 200 characters
+        filename = "".join(ch for ch in Path(filename.replace("\\", "/")).name if ch.isprintable())[-200:]
         outcome = await _call(lambda: self.svc.dispatcher.accept(
             assignment=assignment, student=viewer.student_id, data=data, filename=filename or "notebook.ipynb"))
         if not isinstance(outcome, Accepted):

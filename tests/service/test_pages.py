@@ -298,8 +298,14 @@ def test_service_upload_verdict_and_instructor_view(service):
     from fixtures.grading import tiny
 
     login(service, "tok-alice")
+    # without the form's CSRF token: refused, nothing stored
+    r = service.post("/assignments/tiny/attempts",
+                     files={"notebook": ("tiny.ipynb", tiny.notebook_bytes(tiny.good()), "application/json")})
+    assert r.status_code == 403
+    assert service.get("/api/attempts", headers={"Authorization": "Bearer tok-alice"}).json() == []
     r = service.post("/assignments/tiny/attempts", data={"csrf_token": csrf(service, "/")},
-                     files={"notebook": ("tiny.ipynb", tiny.notebook_bytes(tiny.wrong_answer()), "application/json")})
+                     files={"notebook": ("sub/dir/tiny\x1b.ipynb", tiny.notebook_bytes(tiny.wrong_answer()),
+                                         "application/json")})
     assert r.status_code == 200 and re.search(r"/attempts/\d+$", str(r.url)), r.text[:500]
     page = _wait_graded(service, str(r.url))
     assert re.search(r'id="score">Score: <strong>2</strong> / 5', page.text), page.text
@@ -310,6 +316,8 @@ def test_service_upload_verdict_and_instructor_view(service):
     assert api.status_code == 200, api.text
     api = api.json()
     assert api["score"] == 2 and api["student"] == "alice"
+    stored = service.app.state.service.store.get(int(attempt))
+    assert stored.filename == "tiny.ipynb"  # path and control characters dropped, as the API does
     # the API takes no cookie: the page's session does not open it
     assert service.get(f"/api/attempts/{attempt}").status_code == 401
     # not a notebook: refused with the API's status, nothing stored
