@@ -3,9 +3,12 @@ into a fresh environment shows the extension enabled (`jupyter labextension list
 server extension list), and in headless Chromium the toolbar button saves the open
 notebook, sends it to the feedback service and the dialog shows the verdict per unit.
 
-The service is a fake that answers with the pinned JSON (tests/service/test_lab_extension.py)
-until `course serve` exists; see ``feedback_service``. Slow: a student environment is
-installed from a bundle, and JupyterLab runs in a browser (see tests/test_browser.py).
+The service is the real `course serve` on the same course (tokens from `course tokens
+create`), grading through the real chain; the dialog must show what the service's API says
+about that attempt. The waiting state and a 429 come from the fake service of
+tests/service/test_lab_extension.py (a crowded queue and a tight limit are not needed for
+the dialog's side of them). Slow: a student environment is installed from a bundle, a real
+grading, and JupyterLab in a browser (see tests/test_browser.py).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
@@ -23,6 +27,7 @@ from coursectl.cli import main
 from coursekit import feedback_ext
 from fixtures.grading import tiny
 from nbcourse import BIN
+from service.serving import Server, make_tokens
 from service.test_lab_extension import STUDENT_TOKEN, fake_service  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -83,16 +88,20 @@ def test_the_bundle_installs_and_enables_the_extension(student_python, tmp_path)
 
 @dataclass
 class Service:
-    """The feedback service the student's JupyterLab talks to, and what a verdict must show."""
+    """The feedback service the student's JupyterLab talks to."""
     url: str
-    token: str
-    real: bool
+    token: str   # alice's, from `course tokens create`
 
 
 @pytest.fixture(scope="module")
-def feedback_service(fake_service):  # noqa: F811
-    """The fake service (pinned JSON); switched to `course serve` once it exists."""
-    return Service(url=fake_service.url, token=STUDENT_TOKEN, real=False)
+def feedback_service(course):
+    """`course serve` in the instructor's course, one grading worker."""
+    tokens = make_tokens(course, ["alice", "bob"])
+    server = Server(course, "--workers", "1").start()
+    try:
+        yield Service(url=server.url, token=tokens["alice"])
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +121,9 @@ def student_lab(student_python, course, feedback_service, tmp_path_factory):
         (home / folder).mkdir()
         nbformat.write(nbformat.read(course / "release" / A / "tiny.ipynb", as_version=4), home / folder / "tiny.ipynb")
         tiny.answer(home / folder / "tiny.ipynb")
+    # alice's own copy gets `cube` wrong: the verdict has a unit that passes and one that fails
+    mine = home / A / "tiny.ipynb"
+    mine.write_text(mine.read_text().replace("return x ** 3", "return x ** 2"))
     config = home / ".jupyter"
     config.mkdir()
     (config / feedback_ext.CONFIG_NAME).write_text(json.dumps({"url": feedback_service.url,
@@ -166,8 +178,7 @@ def _dialog_text(driver, what: str, test, timeout=300):
                                     if test(t)], timeout=timeout, what=what)[0]
 
 
-def test_toolbar_button_submits_and_the_dialog_shows_the_verdict(driver, student_lab, feedback_service,
-                                                                 fake_service):  # noqa: F811
+def test_toolbar_button_submits_and_the_dialog_shows_the_verdict(driver, student_lab, feedback_service):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -181,25 +192,35 @@ def test_toolbar_button_submits_and_the_dialog_shows_the_verdict(driver, student
     ActionChains(driver).send_keys(Keys.ESCAPE, "b", Keys.ENTER).pause(0.5).send_keys(EDIT).perform()
     _wait(driver, lambda d: EDIT in d.find_element(By.CSS_SELECTOR, ".jp-Notebook").text, what="the edit")
     assert EDIT not in (home / A / "tiny.ipynb").read_text()
-    if not feedback_service.real:
-        fake_service.received.clear()
     _feedback_button(driver).click()
-    text = _dialog_text(driver, "the verdict", lambda t: "Score:" in t or "failed" in t.lower() or "(4" in t
-                        or "(5" in t)
-    assert "Score:" in text, text
+    text = _dialog_text(driver, "the verdict", lambda t: "Score:" in t or "failed" in t.lower(), timeout=600)
     assert EDIT in (home / A / "tiny.ipynb").read_text()  # saved first
-    if not feedback_service.real:
-        (sent,) = [r for r in fake_service.received if r["path"].endswith("/attempts")]
-        assert sent["path"] == f"/api/assignments/{A}/attempts" and EDIT.encode() in sent["notebook"]
-    units = driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-unit")
-    checks = driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-check")
-    if feedback_service.real:
-        pass  # filled in when the test runs against `course serve`
-    else:
-        assert "Score: 3 / 5" in text
-        assert [u.get_attribute("data-grade-id") for u in units] == ["cell_rnn", "cell_lstm"]
-        assert [c.get_attribute("data-passed") for c in checks] == ["true", "false"]
-        assert "gates" in checks[1].text and "forget gate bias is off" in checks[1].text
+    assert "Score:" in text and "Graded (attempt " in text, text
+
+    # the dialog shows exactly what the service says about this attempt, unit by unit
+    attempt = re.search(r"Graded \(attempt (\d+)", text).group(1)
+    verdict = httpx.get(f"{feedback_service.url}/api/attempts/{attempt}", timeout=30,
+                        headers={"Authorization": f"Bearer {feedback_service.token}"}).json()
+    assert verdict["status"] == "graded" and verdict["student"] == "alice", verdict
+    units = {u["grade_id"]: (u["points"], u["max_points"]) for u in verdict["units"]}
+    assert units["test_square"] == (2, 2) and units["test_cube"] == (0, 3), verdict  # cube is wrong
+    assert f"Score: {verdict['score']:g} / {verdict['max_score']:g}" in text
+    shown = {}
+    for unit in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-unit"):
+        shown[unit.get_attribute("data-grade-id")] = (
+            unit.find_element(By.CSS_SELECTOR, ".seqcourse-feedback-unit-points").text,
+            [(c.get_attribute("data-passed"), c.text) for c in
+             unit.find_elements(By.CSS_SELECTOR, ".seqcourse-feedback-check")])
+    assert set(shown) == {u["grade_id"] for u in verdict["units"]} >= set(tiny.AUTO_POINTS), shown
+    for unit in verdict["units"]:
+        points, checks = shown[unit["grade_id"]]
+        if unit.get("points") is not None:
+            assert points == f"{unit['points']:g} / {unit['max_points']:g}", (points, unit)
+        assert [p for p, _ in checks] == [str(c["passed"]).lower() for c in unit.get("checks", [])], unit
+        for (_, shown_text), check in zip(checks, unit.get("checks", [])):
+            assert check["name"] in shown_text and (check.get("message") or "") in shown_text
+    # (tiny's hidden tests are plain asserts, so its units carry no named checks; the
+    # names and messages of checks are shown in the next test, from the fake service)
     _close_dialog(driver)
 
 
@@ -230,7 +251,19 @@ def _close_dialog(driver):
     _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), what="the dialog to close")
 
 
-def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student_lab, fake_service):  # noqa: F811
+@pytest.fixture
+def on_the_fake_service(student_lab, fake_service):  # noqa: F811
+    """The student's settings pointed at the fake service for one test (they are read
+    on every submission: no restart), then back."""
+    _, home = student_lab
+    settings = home / ".jupyter" / feedback_ext.CONFIG_NAME
+    real = settings.read_text()
+    settings.write_text(json.dumps({"url": fake_service.url, "token": STUDENT_TOKEN}))
+    yield
+    settings.write_text(real)
+
+
+def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student_lab, on_the_fake_service):
     """The dialog's waiting state and a 429 refusal, through the fake (the real service would
     need a crowded queue and a tight limit for them)."""
     from selenium.webdriver.common.by import By
@@ -242,6 +275,12 @@ def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student
     assert "Queued: position 3 in the queue" in waiting and "Attempt 9" in waiting, waiting
     text = _dialog_text(driver, "the verdict", lambda t: "Score:" in t, timeout=60)
     assert "Graded (attempt 9" in text and "Score: 3 / 5" in text
+    units = driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-unit")
+    checks = driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-check")
+    assert [u.get_attribute("data-grade-id") for u in units] == ["cell_rnn", "cell_lstm"]
+    assert [c.get_attribute("data-passed") for c in checks] == ["true", "false"]
+    assert "passed" in checks[0].text and "shape" in checks[0].text
+    assert "failed" in checks[1].text and "gates" in checks[1].text and "forget gate bias is off" in checks[1].text
     _close_dialog(driver)
 
     _open_notebook(driver, base, "busy/tiny.ipynb")
