@@ -174,6 +174,8 @@ def main() -> int:
             os.killpg(proc.pid, signal.SIGKILL)
     con = sqlite3.connect(course / "attempts" / "attempts.db")
     rows = con.execute("SELECT student, status, runs FROM service_attempts").fetchall()
+    reasons = [r[0] for r in con.execute("SELECT DISTINCT substr(reason, 1, 300) FROM service_attempts "
+                                         "WHERE status = 'failed' LIMIT 3")]
     accepted = [r for r in results if r.get("code") == 202]
     verdicts = [r["verdict_s"] for r in accepted if "verdict_s" in r]
     per_student = {}
@@ -196,9 +198,13 @@ def main() -> int:
     scores = [r["score"] for r in accepted if r.get("score") is not None]
     print(f"  scores: {statistics.mean(scores):g} mean, min {min(scores):g}, max {max(scores):g}; "
           f"load average after {load_after}")
-    if not args.keep:
-        shutil.rmtree(root, ignore_errors=True)
+    for why in reasons:
+        print(f"  failed because: {why}")
     ok = len(accepted) == len(results) == len(rows) and all(r[1] == "graded" and r[2] == 1 for r in rows)
+    if ok and not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    elif not ok:
+        print(f"  kept for a look: {root} (serve.log, course/attempts/)")
     return 0 if ok else 1
 
 
