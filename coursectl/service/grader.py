@@ -129,9 +129,14 @@ class AttemptGrader:
 
     @property
     def slots(self) -> int:
-        """Attempts to grade at once: the pool's workers or the cluster's threads."""
+        """Attempts handed to the runner at once: the cluster's threads; on the local pool
+        two per worker, as `course grade` keeps it busy (the next job starts its kernel
+        ahead while the current one runs its cells; at most ``workers`` run cells)."""
         window = getattr(self.runner, "window", None)
-        return max(1, window() if callable(window) else self.runner.workers)
+        if callable(window):
+            return max(1, window())
+        ahead = getattr(self.runner, "slots", None) is not None  # runners.LocalRunner's own pool
+        return max(1, self.runner.workers * (2 if ahead else 1))
 
     @property
     def where(self) -> str:
