@@ -290,3 +290,49 @@ def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student
     error = driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .seqcourse-feedback-error")
     assert error.get_attribute("data-status") == "429"
     _close_dialog(driver)
+
+
+def test_the_real_services_refusals_reach_the_student_as_messages(student_lab, feedback_service):
+    """What the button's request gets from `course serve` itself (no browser needed: the
+    dialog shows ``message``): a broken notebook, one too large, an unknown assignment,
+    a wrong token."""
+    import urllib.error
+    import urllib.request
+
+    from test_browser import TOKEN
+
+    base, home = student_lab
+
+    def submit(path: str) -> tuple[int, dict]:
+        req = urllib.request.Request(f"{base}/seqcourse-feedback/attempts", method="POST",
+                                     data=json.dumps({"path": path}).encode(),
+                                     headers={"Authorization": f"token {TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    (home / A / "broken.ipynb").write_text("this is not a notebook")
+    status, reply = submit(f"{A}/broken.ipynb")
+    assert status == 422 and "did not accept the file as a notebook" in reply["message"], reply
+
+    big = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="y" * (6 * 1024 * 1024))])])
+    nbformat.write(big, home / A / "big.ipynb")
+    status, reply = submit(f"{A}/big.ipynb")
+    assert status == 413 and "too large" in reply["message"], reply
+
+    (home / "nosuch").mkdir(exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(), home / "nosuch" / "tiny.ipynb")
+    status, reply = submit("nosuch/tiny.ipynb")
+    assert status == 404 and "does not know assignment 'nosuch'" in reply["message"], reply
+
+    settings = home / ".jupyter" / feedback_ext.CONFIG_NAME
+    real = settings.read_text()
+    settings.write_text(json.dumps({"url": feedback_service.url, "token": "not-a-token-of-this-course"}))
+    try:
+        status, reply = submit(f"{A}/tiny.ipynb")
+    finally:
+        settings.write_text(real)
+    assert status == 401 and "did not accept your token" in reply["message"], reply
