@@ -1,8 +1,8 @@
 """The from-scratch rule a unit declares: what a cell built "from primitives" may not use.
 
 A unit declares it with ``Unit(..., policy=FromScratch(...))`` (a1's cells and models do);
-the trusted chain (``coursectl.trusted``) asks the policy about the student's cells before
-the notebook runs and knows nothing else about it. Three outcomes per unit:
+the trusted chain (``coursectl.trusted``) gives the policy the student's cells before the
+notebook runs (``review``) and knows nothing else about it. Three outcomes per unit:
 
 * **fails**: a forbidden layer or kernel is named literally (``torch.nn.LSTMCell``,
   ``torch.lstm_cell``): no points, as before (``literal_scan``, by default ``static_guard``);
@@ -19,11 +19,15 @@ and the code given to a magic that runs code (``%time``, ``%%capture``...) is re
 
 While the probes run, a second layer in the kernel (``kernel_side.OpGuard``, installed by
 the grader's first cell before any student code) makes the ops in ``kernel_ops`` raise, so
-a use this reading missed still fails the checks.
+a use this reading missed still fails the checks. A third layer is optional: with
+``probe_notes``, every probe sends what it built (``{"value": ..., "notes": [...]}``), the
+unit's checks read the notes first (``wrap_check``) and a forbidden object in them fails
+the whole unit with one message (``overrule``).
 """
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -105,6 +109,11 @@ class Reading:
     sources: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     _scans: dict = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4)  # one notebook's cells are reviewed once per unit: read them once
+def _read_once(cells: tuple[tuple[int, str, str], ...]) -> Reading:
+    return read_cells(list(cells))
 
 
 def read_cells(cells: list[tuple[int, str, str]]) -> Reading:
@@ -298,10 +307,16 @@ class FromScratch:
     kernel_ops: tuple[str, ...]
     advice: str = ""
     everything: str = "*"         # literal_scan's key for code that changes objects at run time
+    # notes -> message or None: what the probes saw built (e.g. ``guards.forbidden``); None: no notes
+    probe_notes: Callable | None = None
 
-    def review(self, reading: Reading, names: list[str], *, isolated: tuple[str, ...] = ()) -> Verdict | None:
+    def review(self, reading, names: list[str], *, isolated: tuple[str, ...] = ()) -> Verdict | None:
         """The verdict for a unit grading notebook objects ``names``; None: grade as usual.
-        ``isolated``: names the unit replaces with the grader's own while it grades."""
+        ``reading``: a ``Reading``, or the student's code cells as ``(position, cell id,
+        source)`` (read once per notebook). ``isolated``: names the unit replaces with the
+        grader's own while it grades."""
+        if not isinstance(reading, Reading):
+            reading = _read_once(tuple((int(p), str(i), str(s)) for p, i, s in reading))
         key = (id(self.literal_scan), tuple(isolated))
         if key not in reading._scans:
             reading._scans[key] = self.literal_scan(reading.sources, isolated=tuple(isolated))
@@ -316,6 +331,39 @@ class FromScratch:
     def kernel_plan(self) -> dict:
         """What the kernel's op guard needs (sent with the unit's probe plan)."""
         return {"ops": list(self.kernel_ops), "advice": self.advice}
+
+    def wrap_check(self, check):
+        """``check`` with a judge that reads each probe's notes before its value (the unit
+        calls this for each check it registers); unchanged without ``probe_notes``."""
+        if self.probe_notes is None:
+            return check
+        notes_rule = self.probe_notes
+
+        @functools.wraps(check)
+        def guarded(rng, **options):
+            probes, judge = check(rng, **options)
+            single = not isinstance(probes, (list, tuple))
+
+            def judge_notes(out):
+                outs = [out] if single else out
+                for one in outs:
+                    found = notes_rule(one["notes"])
+                    if found:
+                        judge_notes.forbidden = found
+                        raise AssertionError(found)
+                values = [one["value"] for one in outs]
+                judge(values[0] if single else values)
+            return probes, judge_notes
+        return guarded
+
+    def overrule(self, plan, result):
+        """The whole unit failed with one message when a probe's notes showed a forbidden
+        object (see ``wrap_check``); None: the checks' verdict stands."""
+        for pc in plan.checks:
+            found = getattr(pc.judge, "forbidden", None)
+            if found:
+                return type(result).failed(result.unit, result.grade_id, result.points, self.name, found)
+        return None
 
 
 def held_message(findings, advice: str = "", limit: int = 4) -> str:

@@ -6,6 +6,12 @@ kernel as one cell. ``run`` calls each probe, encodes what it returned (or the e
 the student's code raised) and displays the lot as one output of the MIME type
 ``wire.MIME``. Nothing here decides a grade: the grader compares the data with its own
 reference afterwards. Like ``wire``, it imports only the standard library at the top.
+
+Every probe call runs inside ``probe_context``, the one for all assignments: torch's RNG
+forked and seeded (``PROBE_SEED`` of the probe module, default 0), Python's and numpy's
+random state put back afterwards, torch on ``PROBE_THREADS`` threads if the module sets it,
+and inside the module's ``PROBE_CONTEXTS`` (context-manager factories, e.g. a1's
+"gradients on, TF32 off"), so a probe module declares settings, not its own context.
 """
 from __future__ import annotations
 
@@ -172,13 +178,38 @@ def _guarded_call(call, guard, ns):
     return result
 
 
+@contextlib.contextmanager
+def probe_context(ns: dict):
+    """The context of every probe call; ``ns``: the probe module's namespace (see above)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    py_state, np_state = random.getstate(), np.random.get_state()
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.random.fork_rng(devices=devices))
+            if ns.get("PROBE_THREADS"):
+                torch.set_num_threads(int(ns["PROBE_THREADS"]))
+            for make in ns.get("PROBE_CONTEXTS", ()):
+                stack.enter_context(make())
+            torch.manual_seed(int(ns.get("PROBE_SEED", 0)))
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
 def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) -> dict:
     """Call every probe of ``plan`` and return (and display) the encoded results."""
     ns = {"__name__": "course_probes", "ProbeError": ProbeError}
     exec(compile(probes_source, "<grader probes>", "exec"), ns)
     objects = {param: user_ns.get(name, _MISSING) for param, name in plan["objects"].items()}
     student = Student(objects, plan.get("options", {}), plan["objects"])
-    context = ns.get("probe_context")
     guard = plan.get("guard")
     results = []
     for call in plan["calls"]:
@@ -188,14 +219,11 @@ def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) 
             continue
         args = wire.decode(call["args"])
         one = (lambda fn=fn, args=args: _call(fn, student, args, wire))
-        if context is not None:
-            try:
-                with context():
-                    results.append(_guarded_call(one, guard, ns))
-            except Exception as exc:
-                results.append({"ok": False, "error": describe(exc)})
-        else:
-            results.append(_guarded_call(one, guard, ns))
+        try:
+            with probe_context(ns):
+                results.append(_guarded_call(one, guard, ns))
+        except Exception as exc:
+            results.append({"ok": False, "error": describe(exc)})
     payload = {"nonce": plan["nonce"], "unit": plan["unit"], "results": results}
     if emit:
         from IPython.display import display

@@ -3,8 +3,9 @@
 In the autograde chain, around nbgrader's Execute:
 
 1. ``InjectProbes`` (before Execute) reads each grade cell's hidden one-liner
-   (``check_lstm_cell(LSTMCell, points=4)``), plans that unit in this process with inputs
-   drawn from the course's secret (``coursectl.secret``), inserts a *probe cell* just before
+   (``check_lstm_cell(LSTMCell)``), plans that unit in this process for the points of the
+   cell's metadata (the only place they are written; the unit splits them over its checks
+   by weight) with inputs drawn from the course's secret (``coursectl.secret``), inserts a *probe cell* just before
    the grade cell (it calls the student's objects on those inputs and displays the results as data) and leaves
    only the visible part in the grade cell, so a failing visible assert cannot stop the
    hidden checks.
@@ -65,7 +66,8 @@ def probe_cell_source(plan_kernel: dict, probes_source: str) -> str:
 
 
 def _bind(unit, call: cells.UnitCall):
-    """(bindings, options, points) for ``call`` of ``unit``, or None if they do not fit."""
+    """(bindings, options, extra credit) for ``call`` of ``unit``, or None if they do not fit
+    (a call that names ``points`` does not: points live in the cell's metadata)."""
     params = list(unit.objects) + list(unit.options)
     if len(call.names) > len(params):
         return None
@@ -83,17 +85,17 @@ def _bind(unit, call: cells.UnitCall):
         if key not in unit.objects:
             return None
         bindings[key] = name
-    points = None
+    extra = None
     for key, value in call.keywords.items():
-        if key == "points":
-            points = value
+        if key == "extra_credit" and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            extra = float(value)
         elif key in unit.options:
             options[key] = value
         else:
             return None
     if set(bindings) != set(unit.objects):
         return None
-    return bindings, options, points
+    return bindings, options, extra
 
 
 class InjectProbes(NbGraderPreprocessor):
@@ -115,20 +117,17 @@ class InjectProbes(NbGraderPreprocessor):
         # notebook could carry: a student cell that imitates one is kept and flagged.
         state["token"] = secrets.token_hex(16)
         NOTES.clear()  # plain nbgrader grades several notebooks in one process
-        # The student's code: answer cells and cells they added (locked cells are the
-        # instructor's, restored by nbgrader before this step).
-        from autograder import from_scratch
-
         for cell in nb.cells:  # only this chain writes held points or checks (a submission cannot bring its own)
             cell.get("metadata", {}).pop(HELD_KEY, None)
             cell.get("metadata", {}).pop(CHECKS_KEY, None)
-        # Read once, as IPython runs them (magics included), for the units' policies.
-        reading = from_scratch.read_cells([
-            (i + 1, str(c.get("id") or ""), cells.source_text(c)) for i, c in enumerate(nb.cells)
-            if c.get("cell_type") == "code" and not cells.is_autograded_test(c) and not cells.is_locked(c)])
+        # The student's code for the units' policies: answer cells and cells they added
+        # (locked cells are the instructor's, restored by nbgrader before this step).
+        student = tuple((i + 1, str(c.get("id") or ""), cells.source_text(c)) for i, c in enumerate(nb.cells)
+                        if c.get("cell_type") == "code" and not cells.is_autograded_test(c)
+                        and not cells.is_locked(c))
 
         def forbidden(unit, names):  # the unit's own rule (e.g. from_scratch.FromScratch)
-            return unit.policy.review(reading, names, isolated=tuple(unit.stand_ins))
+            return unit.policy.review(student, names, isolated=tuple(unit.stand_ins))
         out = []
         for cell in nb.cells:
             gid = cells.grade_id(cell)
@@ -136,7 +135,7 @@ class InjectProbes(NbGraderPreprocessor):
             planned = None
             if cells.is_autograded_test(cell) and gid and cells.BEGIN_HIDDEN in source:
                 planned = self._plan(harness, gid, cells.hidden_region(source), secret, forbidden,
-                                     assignment=assignment)
+                                     assignment=assignment, points=float(cells.meta(cell).get("points", 0) or 0))
             if planned is None:
                 out.append(cell)
                 continue
@@ -169,20 +168,30 @@ class InjectProbes(NbGraderPreprocessor):
         root = getattr(coursedir, "root", None) or os.getcwd()
         return course_secret.load_or_create(root).value
 
-    def _plan(self, harness, gid, hidden, secret, forbidden, assignment=""):
+    def _plan(self, harness, gid, hidden, secret, forbidden, assignment="", points=0.0):
         calls = cells.unit_calls(hidden)
         if not calls:
             return None
-        planned = []
-        for k, call in enumerate(calls):
+        units, bound = [], []
+        for call in calls:
             unit = harness.find_unit(call.module, call.function, tuple(self.unit_packages))
-            bound = _bind(unit, call) if unit is not None else None
-            if bound is None:
+            one = _bind(unit, call) if unit is not None else None
+            if one is None:
                 return None
-            bindings, options, points = bound
+            units.append(unit)
+            bound.append(one)
+        # The cell's points (its metadata: the one place they are written), split over
+        # several units of one cell by their checks' weights; a 0-point cell whose call
+        # names extra_credit is judged out of that (coursectl.extra_credit).
+        total = sum(u.total_weight for u in units) or 1.0
+        planned = []
+        for k, (unit, (bindings, options, extra)) in enumerate(zip(units, bound)):
+            share = points * unit.total_weight / total
+            if points == 0 and extra is not None:
+                share = extra
             # Per assignment, grade cell and check: the same inputs in every grading run.
             draws = harness.Draws.for_unit(secret, assignment, gid if k == 0 else f"{gid}#{k}")
-            plan = unit.plan(draws, bindings=bindings, options=options, points=points, grade_id=gid)
+            plan = unit.plan(draws, bindings=bindings, options=options, points=share, grade_id=gid)
             blocked = None
             if unit.policy is not None:  # a from_scratch.Verdict: fails, or held for review
                 blocked = forbidden(unit, list(bindings.values()))

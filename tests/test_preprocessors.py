@@ -6,7 +6,7 @@ from coursectl.preprocessors import HideHiddenTests, SoftenWarnings, strip_hidde
 HIDDEN_CELL = """assert f(1) == 2
 ### BEGIN HIDDEN TESTS
 from autograder.a1_rnn_cells.checks import check_gru_cell
-check_gru_cell(GRUCell, points=4)
+check_gru_cell(GRUCell)
 ### END HIDDEN TESTS"""
 
 
@@ -25,7 +25,7 @@ def test_strip_hidden_removes_region_and_markers():
 
 def test_feedback_hides_hidden_source_and_traceback():
     err = new_output("error", ename="NameError", evalue="name 'GRUCell' is not defined",
-                     traceback=["---", "check_gru_cell(GRUCell, points=4)", "NameError: ..."])
+                     traceback=["---", "check_gru_cell(GRUCell)", "NameError: ..."])
     cell = new_code_cell(HIDDEN_CELL, metadata=_grade_meta(), outputs=[err])
     visible = new_code_cell("assert g() == 1", metadata=_grade_meta("test_g"),
                             outputs=[new_output("error", ename="AssertionError", evalue="",
@@ -46,7 +46,7 @@ def test_visible_assert_keeps_its_traceback_in_a_hidden_test_cell():
                   "      3 from autograder.a1_rnn_cells.checks import check_gru_cell",
                   "AssertionError: "]
     hidden_tb = ["AssertionError Traceback", "Cell In[8], line 4\n      3 from autograder.a1_rnn_cells.checks import x\n"
-                 "----> 4 check_gru_cell(GRUCell, points=4)", "AssertionError: x"]
+                 "----> 4 check_gru_cell(GRUCell)", "AssertionError: x"]
     inner_tb = ["KeyError Traceback", "----> 1 assert f(1) == 2", "File /srv/course/autograder/a1_rnn_cells/checks.py:40",
                 "KeyError: 'w'"]
     cells = [new_code_cell(HIDDEN_CELL, metadata=_grade_meta(f"t{i}"),

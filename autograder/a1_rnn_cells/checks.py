@@ -36,7 +36,6 @@ makes torch's recurrent ops raise in the kernel while the units are probed.
 """
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -46,8 +45,9 @@ from torch import nn
 
 from .. import guards, static_guard
 from ..from_scratch import FromScratch
+from . import probes
 from .reference import MODES
-from ..harness import CheckFailed, Probe, Unit, UnitResult, assert_close, require
+from ..harness import CheckFailed, Probe, Unit, assert_close, require
 
 # Tolerances (float32 student code against a float64 reference).
 ATOL, RTOL = 1e-5, 1e-4              # all outputs; gradients of a single cell
@@ -55,7 +55,6 @@ GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3    # gradients through a whole model (longer s
 INIT_SLACK = 1e-6                    # relative slack on the +-1/sqrt(H) bound
 INPUT_SCALE = 0.8                    # standard deviation of drawn inputs and states
 
-PROBES = Path(__file__).with_name("probes.py")
 ABC_KEY_PATH = Path(__file__).with_name("abc_key.json")
 ABC_CHOICES = ("RNN", "LSTM", "GRU")
 NO_BUILTINS = "no torch.nn recurrent layers"
@@ -68,7 +67,9 @@ FROM_SCRATCH = FromScratch(
     kernel_ops=("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh", "rnn_relu",
                 "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "quantized_lstm_cell", "quantized_gru_cell",
                 "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell", "_cudnn_rnn", "miopen_rnn",
-                "mkldnn_rnn_layer", "_use_cudnn_rnn_flatten_weight"))
+                "mkldnn_rnn_layer", "_use_cudnn_rnn_flatten_weight"),
+    # every probe sends what it built; a torch recurrent layer there fails the whole unit
+    probe_notes=guards.forbidden)
 
 _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
                 "RNN_TANH": (nn.RNN, {"nonlinearity": "tanh"}),
@@ -76,48 +77,6 @@ _TORCH_STACK = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}),
 _CELL_NAME = {"LSTM": "LSTMCell", "GRU": "GRUCell", "RNN_TANH": "BasicRNNCell", "RNN_RELU": "BasicRNNCell"}
 _BLOCKS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 STAND_INS = tuple(dict.fromkeys(_CELL_NAME.values()))  # what the probes swap in while models are graded
-
-
-class A1Unit(Unit):
-    """A unit of a1's classes: every probe also sends the guard notes of what it built
-    (``a1_rnn_cells.probes``), every check judges them first, and a torch recurrent layer seen
-    there fails the whole unit with one message."""
-
-    def check(self, name: str):
-        register = super().check(name)
-
-        def guarded_register(fn):
-            register(_guarded(fn))
-            return fn
-        return guarded_register
-
-    def judge(self, plan, payload, *, missing=""):
-        result = super().judge(plan, payload, missing=missing)
-        for pc in plan.checks:
-            found = getattr(pc.judge, "forbidden", None)
-            if found:
-                return UnitResult.failed(result.unit, result.grade_id, result.points, NO_BUILTINS, found)
-        return result
-
-
-def _guarded(check):
-    """``check`` with a judge that reads each probe's guard notes before its value."""
-    @functools.wraps(check)
-    def guarded(rng, **options):
-        probes, judge = check(rng, **options)
-        single = isinstance(probes, Probe)
-
-        def judge_notes(out):
-            outs = [out] if single else out
-            for one in outs:
-                found = guards.forbidden(one["notes"])
-                if found:
-                    judge_notes.forbidden = found
-                    raise CheckFailed(found)
-            values = [one["value"] for one in outs]
-            judge(values[0] if single else values)
-        return probes, judge_notes
-    return guarded
 
 
 # --------------------------------------------------------------------------- drawing
@@ -261,20 +220,20 @@ def _cell_case(rng, kind, label, B, D, H, bias=True, given=True, grads=False):
 
 
 def _cell_unit(kind: str, name: str, grade_id: str) -> Unit:
-    unit = A1Unit(name, grade_id=grade_id, points=4, objects=("cls",), probes=PROBES, policy=FROM_SCRATCH)
+    unit = Unit(name, grade_id=grade_id, objects=("cls",), probes=probes, policy=FROM_SCRATCH)
     blocks = _BLOCKS[kind]
 
-    @unit.check("parameters registered (x2h, h2h, bias on/off)")
+    @unit.check("parameters registered (x2h, h2h, bias on/off)", weight=1)
     def registered(rng):
         D, H = 5, 3
         return Probe("cell_layout", D=D, H=H), lambda out: _check_layout(out, blocks, D, H)
 
     # D < H: nn.Linear's own default bound for x2h, 1/sqrt(D), is wider than 1/sqrt(H).
-    @unit.check("initialisation uniform in +-1/sqrt(H)")
+    @unit.check("initialisation uniform in +-1/sqrt(H)", weight=1)
     def init_range(rng):
         return Probe("cell_parameters", D=4, H=25), lambda out: _check_init(out, 25, "after construction")
 
-    @unit.check("reset_parameters() re-draws every parameter")
+    @unit.check("reset_parameters() re-draws every parameter", weight=1)
     def reset(rng):
         return (Probe("cell_parameters", D=4, H=25, reset=True),
                 lambda out: _check_init(out, 25, "after reset_parameters()"))
@@ -290,7 +249,7 @@ def _cell_unit(kind: str, name: str, grade_id: str) -> Unit:
          [("gradients (bias=False, B=1)", 1, 3, 4, {"bias": False, "given": False, "grads": True})]),
     ]
     for check_name, parts in cases:
-        unit.check(check_name)(_cases(lambda rng, label, *sizes, **kw: _cell_case(rng, kind, label, *sizes, **kw),
+        unit.check(check_name, weight=1)(_cases(lambda rng, label, *sizes, **kw: _cell_case(rng, kind, label, *sizes, **kw),
                                       parts))
     return unit
 
@@ -385,12 +344,12 @@ def _check_structure(out, mode, bidir, D, H, L, K):
 
 
 def _model_unit(name: str, grade_id: str, bidir: bool) -> Unit:
-    unit = A1Unit(name, grade_id=grade_id, points=2, objects=("cls",), options=("mode",), probes=PROBES,
-                  policy=FROM_SCRATCH)
+    unit = Unit(name, grade_id=grade_id, objects=("cls",), options=("mode",), probes=probes,
+                policy=FROM_SCRATCH)
     unit.label = lambda opts: f"{name}({opts.get('mode')!r})"
     unit.stand_ins = STAND_INS  # graded with the grader's cells, whatever the student's cells use
 
-    @unit.check("structure (3 layers, separate directions)" if bidir else "structure (3 layers)")
+    @unit.check("structure (3 layers, separate directions)" if bidir else "structure (3 layers)", weight=1)
     def structure(rng, mode=None):
         D, H, L, K = 5, 4, 3, 2
         _mode(mode)
@@ -415,7 +374,7 @@ def _model_unit(name: str, grade_id: str, bidir: bool) -> Unit:
     for check_name, *case in cases:
         def make(rng, label, *sizes, **kw):
             return _model_case(rng, label, *sizes, bidir=bidir, **kw)
-        unit.check(check_name)(_cases(make, [case]))
+        unit.check(check_name, weight=1)(_cases(make, [case]))
     return unit
 
 
@@ -427,8 +386,8 @@ check_bidir_model = bidir_model_unit.entry_point()
 
 # --------------------------------------------------------------------------- figure question
 
-abc_unit = Unit("models behind curves A, B, C", grade_id="test_abc_answers", points=3,
-                objects=("A_model", "B_model", "C_model"), probes=PROBES)
+abc_unit = Unit("models behind curves A, B, C", grade_id="test_abc_answers",
+                objects=("A_model", "B_model", "C_model"), probes=probes)
 
 
 def _abc_key() -> dict:
@@ -458,5 +417,5 @@ def _abc_check(letter):
 
 
 for _letter in "ABC":
-    abc_unit.check(f"curve {_letter}")(_abc_check(_letter))
+    abc_unit.check(f"curve {_letter}", weight=1)(_abc_check(_letter))
 check_abc_answers = abc_unit.entry_point()

@@ -14,8 +14,6 @@ same models for its reference runs.
 """
 from __future__ import annotations
 
-import contextlib
-import random
 
 import numpy as np
 import torch
@@ -26,17 +24,7 @@ if "ProbeError" not in globals():  # the kernel injects its own; this one serves
         """A clear message about the student's code (shown as is)."""
 
 
-@contextlib.contextmanager
-def probe_context():
-    """Every probe runs with torch seeded and leaves the notebook's random state as it was."""
-    state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        try:
-            yield
-        finally:
-            random.setstate(state)
-            np.random.set_state(np_state)
+PROBE_SEED = 0  # the harness's probe_context (kernel_side): torch seeded, random states kept
 
 
 # ------------------------------------------------------------------ plain data

@@ -6,7 +6,6 @@ torch, numpy and the standard library may be imported. The small models built he
 fixtures for the functions that take a model (macs, size, evaluate, generate), so that
 those units do not depend on the student's own CharModel.
 """
-import contextlib
 
 import torch
 from torch import nn
@@ -18,18 +17,10 @@ if "ProbeError" not in globals():
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-@contextlib.contextmanager
-def probe_context():
-    """Every call starts from the same torch seed, on one thread (tiny models), and
-    leaves the kernel's RNG and thread count as they were."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            yield
-    finally:
-        torch.set_num_threads(threads)
+# The harness's probe_context (kernel_side): every call starts from the same torch seed, on
+# one thread (tiny models), and leaves the kernel's RNG and thread count as they were.
+PROBE_SEED = 0
+PROBE_THREADS = 1
 
 
 def _raised(fn, *args):

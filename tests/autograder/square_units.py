@@ -1,19 +1,19 @@
-"""A toy unit for the trusted-chain tests: ``check_square(square, points=3)``."""
+"""A toy unit for the trusted-chain tests: ``check_square(square)`` (the cell's metadata gives the points)."""
 from pathlib import Path
 
 from autograder.harness import Probe, Unit, require
 
-unit = Unit("square", grade_id="test_square", points=3, objects=("fn",),
+unit = Unit("square", grade_id="test_square", objects=("fn",),
             probes=Path(__file__).with_name("square_probes.py"))
 
 
-@unit.check("small positive numbers")
+@unit.check("small positive numbers", weight=1)
 def _positive(rng):
     x = int(rng.integers(2, 50))
     return Probe("call_square", x=x), lambda out: require(out == x * x, f"square({x}) gave {out!r}")
 
 
-@unit.check("negative numbers")
+@unit.check("negative numbers", weight=1)
 def _negative(rng):
     xs = [int(v) for v in -rng.integers(2, 50, size=3)]
 
@@ -22,7 +22,7 @@ def _negative(rng):
     return [Probe("call_both", xs=xs)], judge
 
 
-@unit.check("zero")
+@unit.check("zero", weight=1)
 def _zero(rng):
     return Probe("call_square", x=0), lambda out: require(out == 0, f"square(0) gave {out!r}")
 

@@ -180,7 +180,7 @@ def test_op_guard_fails_what_the_reading_never_saw(route, capsys):
     # Without a policy (no guard) the cheat earns everything: the guard is what stops it.
     bare = copy.copy(unit)
     bare.policy = None
-    assert bare.run_local({"cls": cls}).score == unit.points
+    assert bare.run_local({"cls": cls}).score == 1.0  # the whole share
     result = unit.run_local({"cls": cls})
     assert result.score == 0.0
     assert [c.name for c in result.checks] == [a1_checks.NO_BUILTINS]
@@ -190,7 +190,7 @@ def test_op_guard_fails_what_the_reading_never_saw(route, capsys):
 def test_op_guard_stops_torch_layers_inside_a_model_but_not_the_stand_ins():
     unit = a1_checks.check_rnn_model.unit
     honest = unit.run_local({"cls": a1_reference.RNNModel}, options={"mode": "GRU"})
-    assert honest.score == honest.points  # the stand-in cells call torch.gru_cell: allowed
+    assert honest.score == 1.0  # the stand-in cells call torch.gru_cell: allowed
     source = '''
 class RNNModel(nn.Module):
     def __init__(self, mode, input_size, hidden_size, num_layers, bias, output_size):

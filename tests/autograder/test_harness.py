@@ -12,14 +12,14 @@ PROBES = Path(__file__).with_name("square_probes.py")
 
 
 def make_unit():
-    unit = Unit("square", grade_id="test_square", points=3, objects=("fn",), probes=PROBES)
+    unit = Unit("square", grade_id="test_square", objects=("fn",), probes=PROBES)
 
-    @unit.check("positive numbers")
+    @unit.check("positive numbers", weight=1)
     def positive(rng):
         x = float(rng.uniform(1, 5))
         return Probe("call_square", x=x), lambda out: require(abs(out - x * x) < 1e-9, f"square({x}) gave {out}")
 
-    @unit.check("negative numbers")
+    @unit.check("negative numbers", weight=1)
     def negative(rng):
         xs = [float(v) for v in -rng.uniform(1, 5, size=3)]
 
@@ -27,7 +27,7 @@ def make_unit():
             require(outs[0] == [x * x for x in xs], f"got {outs[0]}")
         return [Probe("call_both", xs=xs)], judge
 
-    @unit.check("tensors")
+    @unit.check("tensors", weight=1)
     def tensors(rng):
         x = torch.from_numpy(rng.normal(size=(2, 3)))
         return Probe("call_square", x=x), lambda out: harness.assert_close(out, x * x, 1e-9, 0, "square")
@@ -37,14 +37,14 @@ def make_unit():
 
 def test_all_pass_full_points():
     unit = make_unit()
-    result = unit.run_local({"fn": lambda x: x * x})
+    result = unit.run_local({"fn": lambda x: x * x}, points=3)
     assert [c.passed for c in result.checks] == [True, True, True]
     assert result.score == 3.0
 
 
 def test_partial_credit_and_messages():
     unit = make_unit()
-    result = unit.run_local({"fn": lambda x: abs(x) * x})
+    result = unit.run_local({"fn": lambda x: abs(x) * x}, points=3)
     assert [c.passed for c in result.checks] == [True, False, False]
     assert result.score == 1.0
     assert "FAILED negative numbers" in result.report()
@@ -80,10 +80,42 @@ def test_inputs_depend_on_the_secret():
     assert a != b
 
 
-def test_entry_point_prints_report_and_returns_points(capsys):
+def test_entry_point_prints_report_and_returns_the_share_earned(capsys):
     check = make_unit().entry_point()
-    assert check(lambda x: x * x, points=6) == 6.0
-    assert "3/3 checks passed" in capsys.readouterr().out
+    assert check(lambda x: x * x) == 1.0
+    assert "3/3 checks passed -> 100% of the grade cell's points" in capsys.readouterr().out
+    assert check(lambda x: abs(x) * x) == round(1 / 3, 4)
+
+
+def test_hidden_call_takes_no_points():
+    """Points are written once, in the grade cell's metadata: a call that names them is refused."""
+    check = make_unit().entry_point()
+    with pytest.raises(TypeError, match="metadata"):
+        check(lambda x: x * x, points=6)
+
+
+def test_weights_split_the_points():
+    """A unit with checks of weight 1 and 3 gives 1/4 and 3/4 of the metadata's points; a
+    new check is a visible change of the split."""
+    def squares(low, high, n):  # a check: n numbers drawn in [low, high), squared by the student
+        def check(rng):
+            xs = [float(v) for v in rng.uniform(low, high, size=n)]
+            return Probe("call_both", xs=xs), lambda out: require(out == [x * x for x in xs], f"square{xs}")
+        return check
+
+    unit = Unit("square", grade_id="test_square", objects=("fn",), probes=PROBES)
+    unit.check("one positive number", weight=1)(squares(1, 5, 1))
+    unit.check("three negative numbers", weight=3)(squares(-5, -1, 3))
+
+    assert unit.total_weight == 4.0
+    assert unit.run_local({"fn": lambda x: x * x}, points=8).score == 8.0
+    only_light = unit.run_local({"fn": lambda x: abs(x) * x}, points=8)   # wrong for negative numbers
+    assert [c.passed for c in only_light.checks] == [True, False]
+    assert only_light.score == 2.0 and "weights 1 of 4" in only_light.report()
+    only_heavy = unit.run_local({"fn": lambda x: x * x if x < 0 else -1.0}, points=8)
+    assert only_heavy.score == 6.0
+    with pytest.raises(ValueError, match="weight"):
+        unit.check("no weight", weight=0)
 
 
 @pytest.mark.parametrize("value", [None, True, 3, -2 ** 70, 1.5, float("nan"), float("inf"), "é", [1, (2, 3)],
@@ -134,7 +166,7 @@ def test_kernel_side_boot_source_runs(tmp_path):
     """The cell the grader injects runs on its own and displays one payload."""
     from coursectl.trusted import probe_cell_source
     unit = make_unit()
-    plan = unit.plan(np.random.default_rng(0), bindings={"fn": "square"})
+    plan = unit.plan(np.random.default_rng(0), bindings={"fn": "square"}, points=3)
     shown = []
     import IPython.display as d
     orig = d.display

@@ -20,15 +20,15 @@ SUBMISSIONS = R.submissions()
 
 
 def _unit() -> Unit:
-    unit = Unit("square", grade_id="test_square", points=2, objects=("fn",), probes=R.TESTS / "autograder" /
+    unit = Unit("square", grade_id="test_square", objects=("fn",), probes=R.TESTS / "autograder" /
                 "square_probes.py")
 
-    @unit.check("one number")
+    @unit.check("one number", weight=1)
     def one(rng):
         x = float(rng.uniform(1, 5))
         return Probe("call_square", x=x), lambda out: require(abs(out - x * x) < 1e-9, "wrong")
 
-    @unit.check("another number")
+    @unit.check("another number", weight=1)
     def another(rng):
         x = float(rng.uniform(1, 5))
         return Probe("call_square", x=x), lambda out: require(abs(out - x * x) < 1e-9, "wrong")
@@ -58,7 +58,7 @@ def test_adding_a_check_changes_no_other_checks_inputs():
     draws = Draws.for_unit(b"s" * 32, "a4_visualizing", "test_square")
     before = _calls(unit, draws)
 
-    @unit.check("a check added later")
+    @unit.check("a check added later", weight=1)
     def new(rng):
         return Probe("call_square", x=float(rng.uniform(1, 5))), lambda out: None
     assert _calls(unit, draws)[:2] == before
@@ -68,7 +68,7 @@ def test_run_local_draws_as_grading_draws():
     """In process, a secret and a grade cell give the very inputs the trusted chain plans."""
     unit, seen = _unit(), []
 
-    @unit.check("records its first draw")
+    @unit.check("records its first draw", weight=1)
     def records(rng):
         seen.append(rng.random())
         return Probe("call_square", x=1.0), lambda out: None
@@ -115,8 +115,8 @@ def test_per_cell_scores_do_not_depend_on_the_secret(short):
             seen = sorted({run[gid] for run in runs})
             if len(seen) > 1:
                 problems.append(f"{sub.name}: {gid} scored {seen} under {N_SECRETS} secrets")
-        points = {gid: R.cells_of(short)[gid].unit.points for gid in runs[0]}
-        kept = sorted(gid for gid in sub.loses if gid in runs[0] and runs[0][gid] >= points[gid])
+        # scores are shares of the cell's points (run_local without the metadata's points)
+        kept = sorted(gid for gid in sub.loses if gid in runs[0] and runs[0][gid] >= 1.0)
         if kept:
             problems.append(f"{sub.name}: keeps every point in {kept}")
     assert not problems, "\n".join(problems)

@@ -29,7 +29,7 @@ def _source_nb():
         new_code_cell("assert isinstance(square(2), int), 'square of an int should be an int'\n"
                       "print('visible test passed')\n"
                       "### BEGIN HIDDEN TESTS\nfrom square_units import check_square\n"
-                      "check_square(square, points=3)\n### END HIDDEN TESTS",
+                      "check_square(square)\n### END HIDDEN TESTS",
                       metadata=_meta("test_square", grade=True, locked=True, points=3)),
     ]
     nb = new_notebook(cells=cells)
@@ -125,7 +125,7 @@ def test_graded_notebook_is_the_students_own(graded):
     nb = nbformat.read(graded / "autograded" / "wrong" / "sq" / "sq.ipynb", as_version=4)
     assert not any("__course_grader_probe" in c.source for c in nb.cells)
     cell = cell_by_id(nb, "test_square")
-    assert "check_square(square, points=3)" in cell.source          # restored for the gradebook's checksum
+    assert "check_square(square)" in cell.source          # restored for the gradebook's checksum
     text = "".join(o.get("text", "") for o in cell.outputs)
     assert "[grader] square: 2/3 checks passed" in text and "FAILED negative numbers" in text
 

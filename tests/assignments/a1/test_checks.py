@@ -14,8 +14,7 @@ import nbformat
 import pytest
 import torch
 
-from autograder.a1_rnn_cells import checks as checks
-from autograder.a1_rnn_cells import probes as probes
+from autograder.a1_rnn_cells import checks, probes
 from autograder.a1_rnn_cells import reference as ref
 from autograder import guards, harness, static_guard, wire
 from coursectl import trusted
@@ -28,15 +27,15 @@ MUTANTS = sorted(MUTANT_DIR.glob("*.py"))
 KEY = {"A": "GRU", "B": "RNN", "C": "LSTM"}
 MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
 
+# grade id -> (the cell's points, its hidden call); a call returns the share earned (0 to 1)
 GRADE_CELLS = {
-    "test_lstm_cell": (4, lambda ns: checks.check_lstm_cell(ns["LSTMCell"], points=4)),
-    "test_gru_cell": (4, lambda ns: checks.check_gru_cell(ns["GRUCell"], points=4)),
-    **{f"test_rnn_model_{m}": (2, lambda ns, mode=mode: checks.check_rnn_model(ns["RNNModel"], mode, points=2))
+    "test_lstm_cell": (4, lambda ns: checks.check_lstm_cell(ns["LSTMCell"])),
+    "test_gru_cell": (4, lambda ns: checks.check_gru_cell(ns["GRUCell"])),
+    **{f"test_rnn_model_{m}": (2, lambda ns, mode=mode: checks.check_rnn_model(ns["RNNModel"], mode))
        for m, mode in MODES.items()},
     **{f"test_bidir_model_{m}": (2, lambda ns, mode=mode: checks.check_bidir_model(
-        ns["BidirRecurrentModel"], mode, points=2)) for m, mode in MODES.items()},
-    "test_abc_answers": (3, lambda ns: checks.check_abc_answers(
-        ns["A_model"], ns["B_model"], ns["C_model"], points=3)),
+        ns["BidirRecurrentModel"], mode)) for m, mode in MODES.items()},
+    "test_abc_answers": (3, lambda ns: checks.check_abc_answers(ns["A_model"], ns["B_model"], ns["C_model"])),
 }
 
 
@@ -62,7 +61,7 @@ def notebook():
 
 
 def grade_all(ns):
-    return {gid: fn(ns) for gid, (_, fn) in GRADE_CELLS.items()}
+    return {gid: round(points * fn(ns), 4) for gid, (points, fn) in GRADE_CELLS.items()}
 
 
 def header(path, field):
@@ -169,7 +168,7 @@ def test_noise_and_warnings_never_reach_stderr(tmp_path, capsys):
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         score = checks.check_gru_cell(ns["GRUCell"])
-    assert 0 <= score < 4 and not seen
+    assert 0 <= score < 1 and not seen
     out = capsys.readouterr()
     assert out.err == "" and "noise" not in out.out
 
@@ -181,7 +180,7 @@ def test_checks_leave_global_state_as_it_was():
     cells = {n: ns[n] for n in ("LSTMCell", "GRUCell", "BasicRNNCell")}
     factories = (torch.empty, torch.empty_like, torch.Tensor.new_empty)
     rng = torch.get_rng_state()
-    assert checks.check_rnn_model(ns["RNNModel"], "LSTM") == 2.0  # graded with the reference cell
+    assert checks.check_rnn_model(ns["RNNModel"], "LSTM") == 1.0  # graded with the reference cell
 
     class Broken(torch.nn.Module):  # raises inside the isolated check
         def __init__(self, *args):
@@ -280,7 +279,7 @@ def test_malformed_guard_notes_fail_the_check(notes):
 
 def test_probe_module_holds_no_grader_or_reference_code():
     """The probe module is sent into the student's kernel: torch, numpy and the standard library only."""
-    source = checks.PROBES.read_text()
+    source = Path(probes.__file__).read_text()
     assert_kernel_safe(source)
     assert "a1_rnn_cells.reference" not in source and "from ." not in source
     # Not even a line of the reference or of the solutions (the signatures are the notebook's API).
@@ -317,8 +316,8 @@ def test_abc_key_file_and_bad_values(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(checks, "ABC_KEY_PATH", key_file)
     assert checks.check_abc_answers("RNN", "LSTM", "GRU") == 0.0  # no key yet: no crash
     key_file.write_text(json.dumps({"A": "RNN", "B": "LSTM", "C": "GRU"}))
-    assert checks.check_abc_answers("RNN", "LSTM", "GRU") == 3.0
-    assert checks.check_abc_answers("RNN", "GRU", "LSTM") == 1.0
+    assert checks.check_abc_answers("RNN", "LSTM", "GRU") == 1.0
+    assert checks.check_abc_answers("RNN", "GRU", "LSTM") == round(1 / 3, 4)
     assert checks.check_abc_answers(" RNN", ["LSTM"], object()) == 0.0
     assert "must be exactly" in capsys.readouterr().out
 
@@ -361,7 +360,7 @@ def test_legacy_uninitialised_state_is_caught(tmp_path, capsys):
     path = tmp_path / "legacy.py"
     path.write_text(LEGACY_STATE)
     run_source(ns, LEGACY_STATE, str(path))
-    assert checks.check_gru_cell(ns["GRUCell"]) < 4
+    assert checks.check_gru_cell(ns["GRUCell"]) < 1
     out = capsys.readouterr().out
     assert "FAILED default state" in out and "contains NaN" in out
     assert "FAILED reset_parameters()" in out and "FAILED given state" not in out

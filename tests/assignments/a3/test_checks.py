@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.a3_char_lm import checks as checks
+from pathlib import Path
+
+from autograder.a3_char_lm import checks, probes
 from autograder.a3_char_lm import reference as ref
 from autograder.harness import Unit
 from mutants import load_mutants
@@ -58,7 +60,7 @@ def _run(grade_id: str, ns: dict, seed=None):
     check, names, _ = UNITS[grade_id]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        score = check(*(ns[n] for n in names), points=_points(grade_id), seed=seed)
+        score = round(_points(grade_id) * check(*(ns[n] for n in names), seed=seed), 4)  # the share earned
     return score, out.getvalue()
 
 
@@ -74,7 +76,7 @@ def test_every_grade_cell_has_a_unit():
     for gid, (check, names, _) in UNITS.items():
         assert isinstance(check.unit, Unit) and check.unit.grade_id == gid
         assert check.unit.objects == names
-        assert f"{check.__name__}({', '.join(names)}, points=" in cell_by_id(SOURCE_NB, gid).source
+        assert f"{check.__name__}({', '.join(names)})\n" in cell_by_id(SOURCE_NB, gid).source  # no points
 
 
 @pytest.mark.parametrize("grade_id", UNITS)
@@ -154,8 +156,8 @@ def test_inputs_change_with_the_seed():
 
 
 def test_probe_module_imports_only_torch_numpy_and_stdlib():
-    assert_kernel_safe(checks.PROBES.read_text())
-    assert "reference import" not in checks.PROBES.read_text()
+    assert_kernel_safe(Path(probes.__file__).read_text())
+    assert "reference import" not in Path(probes.__file__).read_text()
 
 
 def test_a_forged_payload_earns_nothing():

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.a4_visualizing import checks as checks
+from pathlib import Path
+
+from autograder.a4_visualizing import checks, probes
 from autograder import harness
 from mutants import load_mutants
 from nbcourse import REPO, answer_namespace, cell_by_id, grade_points
@@ -39,10 +41,10 @@ PRELUDE = "import math\nimport numpy as np\nimport torch\nimport torch.nn.functi
 
 def _points(grade_id: str) -> float:
     """What the unit awards: the grade cell's points, or for the extra-credit cell (worth 0,
-    coursectl/extra_credit.py) the points its hidden check is called with."""
+    coursectl/extra_credit.py) the extra credit its hidden call names."""
     points = grade_points(SOURCE_NB, grade_id)
     if points == 0:
-        points = float(re.search(r"points=([0-9.]+)\)", cell_by_id(SOURCE_NB, grade_id).source).group(1))
+        points = float(re.search(r"extra_credit=([0-9.]+)\)", cell_by_id(SOURCE_NB, grade_id).source).group(1))
     return points
 
 
@@ -53,7 +55,7 @@ def _namespace(nb, replace: dict[str, str] | None = None) -> dict:
 
 def _run(cell_id: str, ns: dict, seed: int | None = None) -> float:
     grade_id, check, names = UNITS[cell_id]
-    return check(*(ns[n] for n in names), points=_points(grade_id), seed=seed)
+    return round(_points(grade_id) * check(*(ns[n] for n in names), seed=seed), 4)  # the call returns the share
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +72,16 @@ def test_every_unit_has_its_one_line_hidden_check():
     for cell_id, (grade_id, check, names) in UNITS.items():
         src = cell_by_id(SOURCE_NB, grade_id).source
         assert f"from autograder.a4_visualizing.checks import {check.__name__}\n" in src, grade_id
-        assert f"{check.__name__}({', '.join(names)}, points={_points(grade_id):g})" in src, grade_id
-        assert check.unit.grade_id == grade_id and check.unit.points == _points(grade_id)
+        extra = "" if grade_points(SOURCE_NB, grade_id) else f", extra_credit={_points(grade_id):g}"
+        assert f"{check.__name__}({', '.join(names)}{extra})\n" in src, grade_id  # points: the metadata's
+        assert check.unit.grade_id == grade_id
 
 
 def test_probe_module_imports_only_torch_numpy_and_the_standard_library():
     import ast
     import sys
 
-    tree = ast.parse(checks.PROBES.read_text())
+    tree = ast.parse(Path(probes.__file__).read_text())
     roots = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -86,7 +89,7 @@ def test_probe_module_imports_only_torch_numpy_and_the_standard_library():
         elif isinstance(node, ast.ImportFrom):
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"torch", "numpy"} | set(sys.stdlib_module_names), roots
-    assert "reference import" not in checks.PROBES.read_text() and "autograder" not in roots
+    assert "reference import" not in Path(probes.__file__).read_text() and "autograder" not in roots
 
 
 @pytest.mark.parametrize("cell_id", list(UNITS))
@@ -169,7 +172,7 @@ def test_checks_never_raise_nor_write_stderr(cell_id, bad, capfd):
     grade_id, check, names = UNITS[cell_id]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        score = check(*([bad] * len(names)), points=_points(grade_id))
+        score = check(*([bad] * len(names)))
     assert score == 0.0
     assert capfd.readouterr().err == ""
 

@@ -37,7 +37,7 @@ class TestA4(AssignmentSuite):
         assert manual == {"q_tuning": 2, "q_filters": 2, "q_zeiler_fergus": 6, "q_rnn_comparison": 4}
         extra = cell_by_id(source, EXTRA_CREDIT)
         assert extra.metadata["nbgrader"]["points"] == 0
-        assert "check_maximize_activation(maximize_activation, points=2)" in extra.source
+        assert "check_maximize_activation(maximize_activation, extra_credit=2)" in extra.source
         assert sum(grade_cells(source, "code").values()) + sum(manual.values()) == 33
 
     def test_intro_table_agrees_with_the_points(self):
