@@ -76,3 +76,75 @@ def pytest_collection_modifyitems(session, config, items):
 
     # A stable sort: each file's tests stay together and in their order.
     items.sort(key=lambda item: -seconds(item))
+
+
+# --- CPU seconds per test file, at the end of the run -------------------------------------
+# --durations lists wall time, which on a shared or busy machine says little about what a
+# file costs. Each phase's CPU time (this process and the subprocesses it has waited for:
+# nbgrader, course grade, kernels) goes into the report; the end of the run lists the files
+# by CPU next to their wall time (with xdist the workers send it in the reports).
+def _cpu_seconds() -> float:
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed_phase(item):
+    start = _cpu_seconds()
+    yield
+    item.stash.setdefault(_CPU_KEY, {})[_PHASE[0]] = _cpu_seconds() - start
+
+
+_CPU_KEY = pytest.StashKey[dict]()
+_PHASE = ["setup"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    _PHASE[0] = "setup"
+    yield from _timed_phase(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    _PHASE[0] = "call"
+    yield from _timed_phase(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    _PHASE[0] = "teardown"
+    yield from _timed_phase(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    cpu = item.stash.get(_CPU_KEY, {}).get(call.when)
+    if cpu is not None:
+        outcome.get_result().user_properties.append(("cpu_s", round(cpu, 3)))
+
+
+_PER_FILE: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report):
+    cpu = dict(report.user_properties).get("cpu_s")
+    if cpu is None:
+        return
+    entry = _PER_FILE.setdefault(report.nodeid.split("::", 1)[0], [0.0, 0.0])
+    entry[0] += cpu
+    entry[1] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not _PER_FILE or config.option.durations is None:
+        return
+    rows = sorted(_PER_FILE.items(), key=lambda kv: -kv[1][0])
+    shown = rows if config.option.durations == 0 else rows[:max(config.option.durations, 10)]
+    terminalreporter.write_sep("=", "CPU seconds per test file (its process and waited-for subprocesses)")
+    for path, (cpu, wall) in shown:
+        terminalreporter.write_line(f"{cpu:8.1f} cpu {wall:8.1f} wall  {path}")
+    cpu_all, wall_all = (sum(v[i] for v in _PER_FILE.values()) for i in (0, 1))
+    terminalreporter.write_line(f"{cpu_all:8.1f} cpu {wall_all:8.1f} wall  all {len(_PER_FILE)} files")
