@@ -3,17 +3,23 @@
 A file ``tests/mutants/<set>/<name>.py`` (``<set>`` is an assignment's ``mutants`` entry in
 coursectl/assignments.py) is a header, then one or more hunks::
 
-    # cell: lstm_cell
-    # loses: test_lstm_cell
-    # mistake: gate blocks read as input, forget, output, cell (one line or more, free text)
-    @@ forward: the gate blocks
-         h, c = hx
-    -    i, f, g, o = (self.x2h(input) + self.h2h(h)).chunk(4, dim=1)
-    +    i, f, o, g = (self.x2h(input) + self.h2h(h)).chunk(4, dim=1)
+    # cell: rnn_model
+    # loses: test_rnn_model_lstm, test_rnn_model_gru, test_rnn_model_rnn_tanh, test_rnn_model_rnn_relu
+    # Always starts from zeros, ignoring a given hx.   (free text: the mistake, one line or more)
+    @@ forward: the initial states
+             if hx is None:
+                 states = [None] * self.num_layers
+    -        elif self.mode == "LSTM":
+    -            states = [(hx[0][l], hx[1][l]) for l in range(self.num_layers)]
+    -        else:
+    -            states = [hx[l] for l in range(self.num_layers)]
+    +        else:  # a given hx is never read
+    +            states = [None] * self.num_layers
 
 Header: every line before the first ``@@`` is a comment. ``# cell:`` names the solution
 cell by its nbgrader grade id; ``# loses:`` the grade cells that must lose points (comma
-separated); any other comment lines say what the mistake is.
+separated); any other comment lines say what the mistake is. (Above, the file's lines are
+shown indented by four spaces; in the file each starts in the first column.)
 
 Hunks: a line starting with ``@@`` opens one (the rest of that line is a free note). Inside,
 each line's first character says what it is: a space for a context line (kept), ``-`` for a
