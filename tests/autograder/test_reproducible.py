@@ -83,6 +83,42 @@ def test_a_wrong_answer_fails_whatever_the_secret():
     assert scores == {0.0}
 
 
+def _sizes(value):
+    """A planned input with its values left out: list lengths, tensor shapes, dict keys."""
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return ("tensor", value["__tensor__"][0], tuple(value["__tensor__"][1]))
+        return {k: _sizes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [len(value), *(_sizes(v) for v in value)]
+    return type(value).__name__
+
+
+def _planned(unit, secret: bytes) -> dict[str, list]:
+    plan = unit.plan(Draws.for_unit(secret, "a2_sentiment", unit.grade_id), bindings={p: p for p in unit.objects})
+    return {pc.check.name: [plan.kernel["calls"][i] for i in pc.calls] for pc in plan.checks}
+
+
+# Checks that drew sizes before issue 16: a count depends on sizes alone (these draw nothing);
+# the fuzz-style checks draw only values into sizes fixed per case.
+SIZE_FIXED = {"count": None, "ratio": None, "pad": ("60 random cases match the reference",),
+              "vocab": ("ranks follow word counts, 1 = most common", "equal counts rank in order of first appearance")}
+
+
+@pytest.mark.parametrize("unit_name", sorted(SIZE_FIXED))
+def test_sizes_are_fixed_per_check_and_only_values_drawn(unit_name):
+    from autograder.a2_sentiment import checks
+
+    unit, names = getattr(checks, unit_name), SIZE_FIXED[unit_name]
+    runs = [_planned(unit, bytes([i]) * 32) for i in range(5)]
+    for name in names or [c.name for c in unit.checks]:
+        if names is None:  # nothing drawn at all
+            assert all(run[name] == runs[0][name] for run in runs), name
+        else:
+            assert all(_sizes(run[name]) == _sizes(runs[0][name]) for run in runs), f"{name}: sizes drawn"
+            assert any(run[name] != runs[0][name] for run in runs), f"{name}: no values drawn"
+
+
 def test_every_submission_is_listed():
     names = {s.name for s in SUBMISSIONS}
     assert "a1/template_style_student" in names

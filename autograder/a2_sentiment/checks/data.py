@@ -91,12 +91,14 @@ def _edges(rng):
 @pad.check("60 random cases match the reference", weight=1)
 @padded
 def _random_cases(rng):
+    # Sizes and options fixed per case (a schedule over maxlen 1..11 or None, 1..8 sequences of
+    # 0..15 items, values -1..2, every padding/truncating pair); only the items are drawn.
     cases = []
     for case in range(60):
-        kwargs = dict(maxlen=None if case % 10 == 0 else int(rng.integers(1, 12)),
+        kwargs = dict(maxlen=None if case % 10 == 0 else 1 + (7 * case) % 11,
                       padding=("pre", "post")[case % 2], truncating=("pre", "post")[(case // 2) % 2],
-                      value=int(rng.integers(-1, 3)))
-        lengths = rng.integers(0, 16, size=int(rng.integers(1, 9)))
+                      value=(case // 4) % 4 - 1)
+        lengths = [(3 * case + 7 * j) % 16 for j in range(1 + (5 * case) % 8)]
         seqs = [[int(v) for v in rng.integers(1, 50, size=k)] for k in lengths]
         cases.append((f"random case {case} ({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})", seqs, kwargs))
     return cases
@@ -136,8 +138,9 @@ check_pad_sequences = pad.entry_point()
 vocab = Unit("build_word_index/docs_to_sequences", grade_id="test_vocabulary", objects=("build_word_index", "docs_to_sequences"), probes=kit)
 
 
-def _split_docs(rng, tokens: list[str], n_docs: int) -> list[list[str]]:
-    cuts = np.sort(rng.choice(np.arange(1, len(tokens)), size=n_docs - 1, replace=False))
+def _split_docs(tokens: list[str], n_docs: int) -> list[list[str]]:
+    """``tokens`` cut into ``n_docs`` documents of fixed, unequal lengths."""
+    cuts = sorted({max(1, len(tokens) * i * i // (n_docs * n_docs)) for i in range(1, n_docs)})
     return [list(part) for part in np.split(np.array(tokens, dtype=object), cuts)]
 
 
@@ -145,7 +148,7 @@ def _distinct_counts(rng, k: int) -> list[list[str]]:
     """A corpus of ``k`` words whose counts are all different (1..k, shuffled), in 4 documents."""
     words = _words(rng, k)
     tokens = [w for w, c in zip(words, rng.permutation(np.arange(1, k + 1))) for _ in range(int(c))]
-    return _split_docs(rng, [tokens[i] for i in rng.permutation(len(tokens))], 4)
+    return _split_docs([tokens[i] for i in rng.permutation(len(tokens))], 4)
 
 
 def _tie_order(docs, reverse: bool) -> dict:
@@ -161,8 +164,8 @@ def _tied_corpus(rng) -> list[list[str]]:
     """Random documents whose equal counts rank differently by first appearance than
     alphabetically either way round."""
     vocabulary = _words(rng, 30)
-    while True:
-        docs = [[str(w) for w in rng.choice(vocabulary, size=int(rng.integers(0, 12)))] for _ in range(12)]
+    while True:  # document lengths fixed (an empty one included); the words are drawn
+        docs = [[str(w) for w in rng.choice(vocabulary, size=k)] for k in (5, 0, 11, 3, 8, 1, 9, 4, 7, 2, 10, 6)]
         want = ref.build_word_index(docs)
         if want != _tie_order(docs, False) and want != _tie_order(docs, True):
             return docs
