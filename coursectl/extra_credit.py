@@ -3,10 +3,11 @@
 nbgrader 0.9.6 has no cell metadata for extra credit: its gradebook has an
 ``extra_credit`` column per grade (the formgrader's "extra credit" field) that adds to
 the score and never to the maximum. A course grade cell is extra credit when it is worth
-0 points in its nbgrader metadata while its hidden check awards points
-(``check_maximize_activation(maximize_activation, points=2)`` in a 0-point cell: up to 2
-points of extra credit). Both come from the gradebook's copy of the cell, never from the
-submission, as for every trusted score (coursectl/trusted.py).
+0 points in its nbgrader metadata while its hidden call names extra credit
+(``check_maximize_activation(maximize_activation, extra_credit=2)`` in a 0-point cell: up
+to 2 points of extra credit; the trusted chain plans it out of those points). Both come from
+the gradebook's copy of the cell, never from the submission, as for every trusted score
+(coursectl/trusted.py).
 
 The two classes wrap the trusted steps instead of changing them:
 
