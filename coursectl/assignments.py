@@ -2,7 +2,8 @@
 release, the demo, ``course data`` and the tests read.
 
 Adding an assignment (see the README's maintainer section): its source notebook
-``source/<name>/<name>.ipynb``, its ``autograder/<name>/`` reference, probes and checks, its mutants under ``tests/mutants/<mutants>/``, and one entry here.
+``source/<name>/<name>.ipynb``, its ``autograder/<name>/`` reference, probes and checks,
+its mutants under ``tests/mutants/<mutants>/``, and one entry here.
 """
 from __future__ import annotations
 
