@@ -91,20 +91,28 @@ async def student(http: httpx.AsyncClient, url: str, token: str, assignment: str
     out["attempt"] = resp.json()["attempt"]
     while True:
         await asyncio.sleep(2.0)
-        got = (await http.get(f"{url}/api/attempts/{out['attempt']}", headers=headers)).json()
+        try:
+            got = (await http.get(f"{url}/api/attempts/{out['attempt']}", headers=headers)).json()
+        except httpx.TransportError:  # a dropped keep-alive connection: ask again, as a client would
+            out["retries"] = out.get("retries", 0) + 1
+            continue
         if got["status"] in ("graded", "failed"):
             out.update(status=got["status"], score=got["score"], verdict_s=time.monotonic() - sent)
             return
 
 
 async def prober(http: httpx.AsyncClient, url: str, token: str, results: list[dict], lat: list[float],
-                 stop: asyncio.Event) -> None:
+                 errors: list[float], stop: asyncio.Event) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         target = next((r["attempt"] for r in results if "attempt" in r), None)
         if target is not None:
             t = time.monotonic()
-            resp = await http.get(f"{url}/api/attempts/{target}", headers=headers)
+            try:
+                resp = await http.get(f"{url}/api/attempts/{target}", headers=headers)
+            except httpx.TransportError:
+                errors.append(time.monotonic() - t)
+                continue
             lat.append(time.monotonic() - t)
             assert resp.status_code == 200, resp.text
         await asyncio.sleep(0.5)
@@ -115,15 +123,16 @@ async def run_load(url: str, toks: dict[str, str], assignment: str, data: bytes,
     students = sorted(s for s in toks if s != "instructor")
     results = [{"student": s} for s in students]
     lat: list[float] = []
+    errors: list[float] = []
     stop = asyncio.Event()
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        probe = asyncio.create_task(prober(http, url, toks["instructor"], results, lat, stop))
+        probe = asyncio.create_task(prober(http, url, toks["instructor"], results, lat, errors, stop))
         await asyncio.gather(*(student(http, url, toks[s], assignment, data, rng.uniform(0, window), r)
                                for s, r in zip(students, results)))
         stop.set()
         await probe
-    return results, lat
+    return results, lat, errors
 
 
 def main() -> int:
@@ -163,7 +172,7 @@ def main() -> int:
             time.sleep(0.3)
         print(f"  service up in {time.monotonic() - started:.1f} s")
         t0 = time.monotonic()
-        results, lat = asyncio.run(run_load(url, toks, args.assignment, data, args.window, args.seed))
+        results, lat, errors = asyncio.run(run_load(url, toks, args.assignment, data, args.window, args.seed))
         wall = time.monotonic() - t0
         load_after = _load()
     finally:
@@ -194,7 +203,8 @@ def main() -> int:
           f"max {max(verdicts):.1f} s; accept (202) p95 {_pct([r['accept_s'] for r in accepted], 95) * 1000:.0f} ms")
     print(f"  throughput: {len(verdicts)} verdicts in {wall:.1f} s ({60 * len(verdicts) / wall:.1f} per minute)")
     print(f"  status request while grading: p50 {_pct(lat, 50) * 1000:.0f} ms, p95 {_pct(lat, 95) * 1000:.0f} ms, "
-          f"max {max(lat) * 1000:.0f} ms ({len(lat)} requests)")
+          f"max {max(lat) * 1000:.0f} ms ({len(lat)} requests); connection errors: {len(errors)} status, "
+          f"{sum(r.get('retries', 0) for r in results)} student polls (asked again)")
     scores = [r["score"] for r in accepted if r.get("score") is not None]
     print(f"  scores: {statistics.mean(scores):g} mean, min {min(scores):g}, max {max(scores):g}; "
           f"load average after {load_after}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from datetime import datetime, timezone
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -243,4 +242,13 @@ def serve(settings: ServiceSettings, *, host: str = "127.0.0.1", port: int = 876
     from .hub_auth import mounted_for_hub
 
     # behind JupyterHub the proxy forwards /services/<name>/...: the app is mounted there
-    uvicorn.run(mounted_for_hub(app), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            # First of all: the grading processes got the same signal, and what they
+            # return now must not be stored as the attempts' verdicts (dispatch.py).
+            app.state.service.dispatcher.begin_stop()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(mounted_for_hub(app), host=host, port=port, log_level="info",
+                            timeout_graceful_shutdown=5, timeout_keep_alive=30)
+    Server(config).run()

@@ -65,8 +65,16 @@ def submit(assignment: str, notebook: Path, *, server: str, token: str, as_json:
             attempt = resp.json()["attempt"]
             shown = None
             deadline = time.monotonic() + wait_s
+            dropped = 0
             while True:
-                resp = http.get(f"/api/attempts/{attempt}")
+                try:
+                    resp = http.get(f"/api/attempts/{attempt}")
+                except httpx.TransportError:  # a dropped connection: ask again a few times
+                    dropped += 1
+                    if dropped > 5:
+                        raise
+                    time.sleep(poll_s)
+                    continue
                 if resp.status_code != 200:
                     print(f"course submit: attempt {attempt}: {_reason(resp)}", file=err)
                     return FAILED_GRADING

@@ -18,6 +18,7 @@ from .queue import FairQueue
 from .store import Attempt, Store
 
 log = logging.getLogger("coursectl.service")
+STOP_GRACE_S = 3.0  # a failed job waits this long for a shutdown signal before its failure is stored
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ class Dispatcher:
         if resumed:
             log.info("resumed %d attempt(s) left queued or running", len(resumed))
         return len(resumed)
+
+    def begin_stop(self) -> None:
+        """Take nothing more and store no result from now on (a shutdown signal arrived)."""
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
 
     def stop(self, wait_s: float = 10.0) -> None:
         """Take nothing more; stop the grading in flight (those attempts stay running in
@@ -139,6 +146,10 @@ class Dispatcher:
 
                 verdict = Verdict("failed", reason=f"the grader could not grade it: {type(exc).__name__}: {exc}")
             with self.cond:
+                if verdict.status == "failed" and not self.stopping:
+                    # Ctrl-C or a service manager's SIGTERM reaches the grading processes with the
+                    # service: a job that died then is the shutdown's doing, not the notebook's.
+                    self.cond.wait_for(lambda: self.stopping, timeout=STOP_GRACE_S)
                 if self.stopping:  # aborted mid-grading: left running, graded again next start
                     self.running.pop(attempt.id, None)
                     return

@@ -66,6 +66,11 @@ class Server:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def interrupt(self) -> None:
+        """Ctrl-C in the terminal: SIGINT to the whole process group; wait for the exit."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(60)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
