@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import matplotlib
 import nbformat
@@ -13,8 +14,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-
-from pathlib import Path
 
 from autograder.a2_sentiment import checks
 from autograder.a2_sentiment import probes as kit

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
-
-from pathlib import Path
 
 from autograder.a3_char_lm import checks, probes
 from autograder.a3_char_lm import reference as ref

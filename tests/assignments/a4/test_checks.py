@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
-
-from pathlib import Path
 
 from autograder.a4_visualizing import checks, probes
 from autograder import harness
