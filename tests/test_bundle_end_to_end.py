@@ -104,6 +104,21 @@ def test_readme_names_the_datasets_and_steps_of_its_assignment(student_machine):
         assert data_needs(a).datasets == ASSIGNMENTS[a].datasets
 
 
+def test_submit_for_feedback_is_enabled_in_the_student_environment(student_machine, tmp_path):
+    """The README's `pip install .` installs JupyterLab's "Submit for feedback" and enables
+    its server extension (coursekit.feedback_ext) in the student's venv."""
+    import re
+
+    bin_dir, env, _ = student_machine
+    plain = lambda p: re.sub(r"\x1b\[[0-9;]*m", "", p.stdout + p.stderr)  # noqa: E731  (no colours)
+    lab = subprocess.run([str(bin_dir / "jupyter"), "labextension", "list"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert re.search(r"@seqcourse/feedback v\S+ enabled\s+OK", plain(lab)), plain(lab)
+    server = subprocess.run([str(bin_dir / "jupyter"), "server", "extension", "list"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert "coursekit.feedback_ext enabled" in plain(server), plain(server)
+
+
 def _fill_answers(release: Path, source: Path) -> nbformat.NotebookNode:
     answers = {cells.grade_id(c): c.source for c in nbformat.read(source, as_version=4).cells if cells.is_solution(c)}
     nb = nbformat.read(release, as_version=4)
