@@ -309,8 +309,8 @@ class Unit:
     ``objects``: the parameter names of the notebook objects it grades, in the order the
     notebook's one-liner passes them. ``options``: names of further arguments that are
     plain values (a mode string), passed to checks as keyword arguments and to probes as
-    ``student.options``. ``probes``: the probe module (imported; its source is what the
-    kernel runs) or its path. ``threads``: torch threads while checks draw and judge
+    ``student.options``. ``probes``: the probe module, imported (the one way a probe
+    module is reached: the grader may use its helpers, and its source is what the kernel runs). ``threads``: torch threads while checks draw and judge
     (``torch_threads``). ``policy``: a rule the unit's objects must keep, e.g. a1's
     ``from_scratch.FromScratch`` (torch's recurrent layers named in the source cost every
     point, dynamic features hold the unit for review, the named ops raise in the kernel
@@ -325,7 +325,9 @@ class Unit:
                  options: tuple[str, ...] = (), policy=None, threads: int | None = None):
         self.name, self.grade_id = name, grade_id
         self.objects, self.options = tuple(objects), tuple(options)
-        self.probes = Path(probes.__file__) if hasattr(probes, "__file__") else Path(probes)
+        if not isinstance(getattr(probes, "__file__", None), str):
+            raise TypeError(f"{name}: probes must be the imported probe module (its source goes to the kernel)")
+        self.probes = Path(probes.__file__)
         self.policy, self.threads = policy, threads
         self.stand_ins: tuple[str, ...] = ()
         self.checks: list[Check] = []

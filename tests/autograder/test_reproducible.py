@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 import reproducible as R
+import square_probes
 from autograder.harness import Draws, Probe, Unit, require
 
 N_SECRETS = 20
@@ -20,8 +21,7 @@ SUBMISSIONS = R.submissions()
 
 
 def _unit() -> Unit:
-    unit = Unit("square", grade_id="test_square", objects=("fn",), probes=R.TESTS / "autograder" /
-                "square_probes.py")
+    unit = Unit("square", grade_id="test_square", objects=("fn",), probes=square_probes)
 
     @unit.check("one number", weight=1)
     def one(rng):
