@@ -198,3 +198,24 @@ def show_grid(grid: torch.Tensor, title: str = "", ax=None):
     ax.set_title(title)
     ax.axis("off")
     return ax
+
+
+# conv1 filters of SmallCNN trained longer, once, offline (benchmarks/train_a4_filters.py made the file;
+# its digest is pinned here so that a changed or damaged file is noticed, not shown).
+TRAINED_LONGER = Path(__file__).resolve().parent / "assets" / "a4_conv1_trained_longer.json"
+TRAINED_LONGER_SHA256 = "a24013d518642e210313e21ce1236f1064244c5dc36912dffba43c07422dfd83"
+
+
+def trained_longer_filters() -> tuple[torch.Tensor, dict]:
+    """(filters (32, 1, 5, 5), how they were trained) of a SmallCNN trained for longer on the
+    offline stand-in than the notebook has time for, to show next to a student's own."""
+    import hashlib
+    import json
+
+    raw = TRAINED_LONGER.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != TRAINED_LONGER_SHA256:
+        raise ValueError(f"{TRAINED_LONGER.name} has SHA-256 {digest}, expected {TRAINED_LONGER_SHA256}: "
+                         "reinstall the course package (or rerun benchmarks/train_a4_filters.py and pin its digest)")
+    record = json.loads(raw)
+    return torch.tensor(record.pop("filters")), record
