@@ -385,7 +385,9 @@ def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
 
 def _wait(proc, conn, turn: _Turn, deadline: float) -> bool:
     """Wait for the grading process to end, answering its pipe; whether it was killed at
-    the wall-clock limit (which does not count the time its ready kernel waited for a slot)."""
+    the wall-clock limit (which does not count the time its ready kernel waited for a slot
+    nor the trusted start-up code's imports)."""
+    limit_s = max(0.0, deadline - time.monotonic())
     waits = [proc.sentinel] + ([conn] if conn is not None else [])
     while True:
         ready = multiprocessing.connection.wait(waits, timeout=max(0.0, deadline - time.monotonic()))
@@ -401,9 +403,9 @@ def _wait(proc, conn, turn: _Turn, deadline: float) -> bool:
                 conn.close()
                 conn = None
                 continue
-            if msg == "ready":
+            if isinstance(msg, tuple) and msg[:1] == ("ready",):
                 turn.ask(proc, conn)
-                deadline += turn.waited
+                deadline += turn.waited + min(float(msg[1]), limit_s)  # its preload, as the child counts it
             elif msg == "done":
                 turn.done()
         if proc.sentinel in ready:

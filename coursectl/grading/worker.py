@@ -67,9 +67,10 @@ TURN: list = []
 # the namespace) in each fresh kernel before the submission's first cell, so the
 # notebook's own imports of these modules take no time. Which modules: those the
 # instructor's source notebook imports, of the packages below (the hidden grader packages
-# are never among them, and cannot be imported in the sandbox anyway).
+# are never among them, and cannot be imported in the sandbox anyway). Like the kernel's
+# start, it does not count against the submission's wall-clock limit.
 PRELOAD_PACKAGES = ("numpy", "torch", "matplotlib", "pandas", "coursekit", "data_scripts")
-PRELOAD_FIRST = ("numpy", "torch")
+PRELOAD_FIRST = ("numpy", "torch")  # first, where the notebook imports them at all
 PRELOAD_CODE = """\
 def __course_grader_preload():
     import importlib
@@ -84,13 +85,13 @@ del __course_grader_preload
 
 
 def preload_modules(source_dir: Path) -> list[str]:
-    """The modules to preload for an assignment: numpy and torch, then each module of
-    PRELOAD_PACKAGES that the source notebooks import (absolute imports, in order)."""
+    """The modules to preload for an assignment: each module of PRELOAD_PACKAGES that the
+    source notebooks import (absolute imports, in order; numpy and torch first)."""
     import ast
 
     import nbformat
 
-    names = list(PRELOAD_FIRST)
+    names = []
     for path in sorted(Path(source_dir).glob("*.ipynb")):
         try:
             nb = nbformat.read(path, as_version=4)
@@ -108,16 +109,18 @@ def preload_modules(source_dir: Path) -> list[str]:
                          else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                          else [])
                 names += [n for n in found if n.split(".")[0] in PRELOAD_PACKAGES]
-    return list(dict.fromkeys(names))
+    first = [n for n in PRELOAD_FIRST if any(m.split(".")[0] == n for m in names)]
+    return list(dict.fromkeys(first + names))
 
 
-def _wait_for_turn() -> float:
-    """Tell grade_job the kernel is ready and wait for its go; seconds waited."""
+def _wait_for_turn(preload_s: float) -> float:
+    """Tell grade_job the kernel is ready (and how long the preload took, which its
+    wall-clock limit does not count) and wait for its go; seconds waited."""
     if not TURN:
         return 0.0
     clock = time.perf_counter()
     try:
-        TURN[0].send("ready")
+        TURN[0].send(("ready", preload_s))
         TURN[0].recv()
     except (EOFError, OSError):  # grade_job is gone: this process dies with it
         TURN.clear()
@@ -358,13 +361,16 @@ class GuardedExecute(Execute):
         if self._ready is not None:  # not the first kernel of this notebook (a restart replays cells)
             return kc
         self._ready = time.perf_counter()
+        preload_s = 0.0
         if self.preload:
             await self._preload(kc)
-            _spent("preload", time.perf_counter() - self._ready)
-        waited = _wait_for_turn()
+            preload_s = time.perf_counter() - self._ready
+            _spent("preload", preload_s)
+        waited = _wait_for_turn(preload_s)
         _spent("waiting", waited)
         if self.deadline:
-            self.deadline += waited  # the wall-clock limit counts the submission's time, not the queue
+            # The wall-clock limit counts the submission's time, not our start-up code nor the queue.
+            self.deadline += preload_s + waited
         self._go = time.perf_counter()
         return kc
 

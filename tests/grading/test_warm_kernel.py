@@ -68,8 +68,16 @@ print("WROTE", wrote)
 '''
 
 
+SETUP = "import math\nimport numpy, torch\nfrom coursekit import shrink"  # so both are preloaded
+
+
+def _with_setup(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup").source = SETUP
+    return nb
+
+
 def _submission(tamper: bool) -> nbformat.NotebookNode:
-    nb = tiny.good()
+    nb = _with_setup(tiny.good())
     cells = [new_code_cell(LOOK + "__look('BEFORE')")]  # before the notebook's own imports
     if tamper:
         cells.append(new_code_cell(TAMPER + "__look('AFTER')"))
@@ -83,7 +91,9 @@ STUDENTS = {"a_tamper": True, "b_look": False, "c_tamper": True, "d_look": False
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("warm")
-    course = tiny.make_course(root)
+    course = tiny.make_course(root, generate=False)
+    source = course / "source" / tiny.ASSIGNMENT / "tiny.ipynb"
+    nbformat.write(_with_setup(nbformat.read(source, as_version=4)), source)
     for student, tamper in STUDENTS.items():
         submit(course, student, tiny.ASSIGNMENT, _submission(tamper), name="tiny.ipynb")
     log = root / "timings.jsonl"
@@ -153,7 +163,9 @@ def test_preload_list_from_the_source_notebooks(tmp_path):
         new_code_cell("from torch import nn\nfrom . import rel\nimport autograder.a1_rnn_cells.checks\nimport pandas"),
         new_code_cell("def f(:\n  pass")])  # a syntax error is skipped
     nbformat.write(nb, tmp_path / "a.ipynb")
-    assert worker.preload_modules(tmp_path) == ["numpy", "torch", "matplotlib.pyplot", "coursekit.plots", "pandas"]
+    assert worker.preload_modules(tmp_path) == ["torch", "matplotlib.pyplot", "coursekit.plots", "pandas"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[new_code_cell("import os")]), tmp_path / "a.ipynb")
+    assert worker.preload_modules(tmp_path) == []  # nothing the notebook does not import
 
 
 def test_preload_code_leaves_no_names():
