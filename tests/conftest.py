@@ -49,16 +49,16 @@ def offline_data(request):
 FILE_SECONDS = {
     "tests/security/test_attacks_nbgrader.py": 350,
     "tests/assignments/a1/test_notebook.py": 330,
+    "tests/assignments/a4/test_notebook.py": 280,
     "tests/autograder/test_reproducible.py": 275,
+    "tests/assignments/a2/test_notebook.py": 235,
+    "tests/assignments/a3/test_notebook.py": 210,
     "tests/grading/test_regrade.py": 170,
     "tests/security/test_attacks_course_grade.py": 160,
     "tests/test_bundle_end_to_end.py": 150,
-    "tests/assignments/a4/test_notebook.py": 140,
-    "tests/assignments/a3/test_notebook.py": 125,
     "tests/assignments/test_visible_checks.py": 120,
     "tests/test_browser_safety.py": 120,
     "tests/test_browser.py": 100,
-    "tests/assignments/a2/test_notebook.py": 100,
 }
 SLOW_DEFAULT = 60
 
