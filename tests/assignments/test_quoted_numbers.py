@@ -158,3 +158,16 @@ def test_the_parser_catches_a_wrong_number():
     assert x.agrees(1.6554) and not x.agrees(1.546)
     with pytest.raises(AssertionError, match="no number"):
         quotes("no number here <!-- recorded: k -->")
+
+
+@pytest.mark.slow  # nbconvert's HTML export: a few seconds each on a busy machine
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_markers_stay_invisible_in_the_rendered_release(assignment):
+    """Rendered (nbconvert's HTML, as feedback and the formgrader show markdown), a marker is an
+    HTML comment, never text a student reads."""
+    from nbconvert import HTMLExporter
+
+    path = REPO / "release" / assignment / f"{assignment}.ipynb"
+    body, _ = HTMLExporter().from_filename(str(path))
+    shown = path.read_text().count("<!-- recorded:")
+    assert shown and body.count("<!-- recorded:") == shown and "&lt;!-- recorded" not in body
