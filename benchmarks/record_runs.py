@@ -162,14 +162,20 @@ def _cell_times(nb, marks) -> dict[str, dict[str, float]]:
     return out
 
 
-def code_fingerprint(nb) -> str:
+# The course modules whose code trains and measures in each notebook (part of the fingerprint).
+MODULES = {"a3_char_lm": ("coursekit/charlm.py",), "a4_visualizing": ("coursekit/vision.py",)}
+
+
+def code_fingerprint(nb, assignment: str) -> str:
     """SHA-256 of the code that makes the numbers: every code cell except the grade cells
-    (tests), as the student runs it. A change here can change what the notebook prints."""
+    (tests), as the student runs it, and the course modules that train and measure
+    (``MODULES``). A change here can change what the notebook prints."""
     parts = []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and not meta.get("grade"):
             parts.append(cell.source)
+    parts += [(REPO / module).read_text() for module in MODULES[assignment]]
     return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
 
 
@@ -178,7 +184,7 @@ def record(assignment: str) -> Path:
 
     src = REPO / "source" / assignment / f"{assignment}.ipynb"
     nb = nbformat.read(src, as_version=4)
-    fingerprint = code_fingerprint(nb)
+    fingerprint = code_fingerprint(nb, assignment)
     # After every code cell, a probe notes the kernel's CPU seconds so far: CPU time per cell is what a
     # quiet one-thread machine would take, while wall time on a shared test machine depends on its load.
     # The hidden tests are left out: they grade, they print nothing the text quotes, and they

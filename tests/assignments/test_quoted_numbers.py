@@ -106,8 +106,9 @@ def _recording(assignment):
 def test_the_recording_is_of_the_current_code(assignment):
     nb, _ = _markdown(assignment)
     rec = _recording(assignment)
-    assert rec["code_sha256"] == _recorder().code_fingerprint(nb), (
-        f"{assignment}'s code cells changed since benchmarks/results/{assignment}.json was recorded: run "
+    assert rec["code_sha256"] == _recorder().code_fingerprint(nb, assignment), (
+        f"{assignment}'s code cells or course modules changed since benchmarks/results/{assignment}.json was "
+        "recorded: run "
         f"python benchmarks/record_runs.py {assignment}, then fix the numbers this test reports")
 
 
@@ -171,3 +172,16 @@ def test_markers_stay_invisible_in_the_rendered_release(assignment):
     body, _ = HTMLExporter().from_filename(str(path))
     shown = path.read_text().count("<!-- recorded:")
     assert shown and body.count("<!-- recorded:") == shown and "&lt;!-- recorded" not in body
+
+
+def test_the_fingerprint_follows_the_code_not_the_tests():
+    """Editing a given or answer cell changes the fingerprint (re-record); a test cell does not."""
+    nb, _ = _markdown("a4_visualizing")
+    fingerprint = _recorder().code_fingerprint
+    before = fingerprint(nb, "a4_visualizing")
+    grade = next(c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    grade.source += "\n# another hidden check"
+    assert fingerprint(nb, "a4_visualizing") == before
+    given = next(c for c in nb.cells if c.get("id") == "baseline")
+    given.source = given.source.replace("EPOCHS = shrink(3, 1)", "EPOCHS = shrink(4, 1)")
+    assert fingerprint(nb, "a4_visualizing") != before
