@@ -61,6 +61,10 @@ SERVER_CONFIG_NAME = "seqcourse-feedback.json"
 LAB_EXTENSIONS_DIR = "share/jupyter/labextensions"
 CONNECT_TIMEOUT, REQUEST_TIMEOUT = 10.0, 120.0  # s; an upload of a large notebook may take a while
 REASON_CHARS = 500  # the service's reason text, shortened for the dialog
+# Above this size the upload waits for the service's "100 Continue": a service that refuses
+# on the declared length (413) answers before the body is sent, instead of closing the
+# connection under a half-sent body (which would read as "could not reach").
+EXPECT_CONTINUE_BYTES = 64 * 1024
 
 
 class FeedbackConfigError(Exception):
@@ -218,7 +222,8 @@ async def _fetch(settings: FeedbackSettings, method: str, path: str, *, body: by
     if content_type:
         headers["Content-Type"] = content_type
     request = HTTPRequest(f"{settings.url}{path}", method=method, headers=headers, body=body,
-                          connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT, follow_redirects=False)
+                          connect_timeout=CONNECT_TIMEOUT, request_timeout=REQUEST_TIMEOUT, follow_redirects=False,
+                          expect_100_continue=body is not None and len(body) > EXPECT_CONTINUE_BYTES)
     try:
         return await AsyncHTTPClient().fetch(request, raise_error=False)
     except (OSError, HTTPClientError) as err:  # refused, unknown host, timeout (599)

@@ -51,6 +51,7 @@ class FakeService:
 class _Handler(BaseHTTPRequestHandler):
     """The pinned API, with refusals chosen by the assignment name (big, notnb, busy, ...)."""
     service: FakeService
+    protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" as a real server does
 
     def log_message(self, *args):  # quiet
         pass
@@ -300,3 +301,16 @@ def test_on_jupyterhub_the_servers_hub_token_is_sent_when_no_course_token_is_set
     course = feedback_ext.load_settings(environ={**env, feedback_ext.ENV_TOKEN: STUDENT_TOKEN})
     assert course.authorization == f"Bearer {STUDENT_TOKEN}"
     assert asyncio.run(feedback_ext.submit(course, "a1_rnn_cells", "a1.ipynb", b"{}"))[0] == 202
+
+
+def test_a_large_notebook_arrives_whole(lab, fake_service):
+    """Above EXPECT_CONTINUE_BYTES the upload waits for the service's 100 Continue; the
+    notebook must still arrive byte for byte."""
+    _configure(lab, fake_service.url)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="z" * (3 * feedback_ext.EXPECT_CONTINUE_BYTES))])])
+    nbformat.write(nb, lab.root / "a1_rnn_cells" / "large.ipynb")
+    fake_service.received.clear()
+    status, reply, _ = _call(lab, "POST", "attempts", {"path": "a1_rnn_cells/large.ipynb"})
+    assert status == 202, reply
+    assert fake_service.received[-1]["notebook"] == (lab.root / "a1_rnn_cells" / "large.ipynb").read_bytes()
