@@ -295,7 +295,7 @@ def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student
 def test_the_real_services_refusals_reach_the_student_as_messages(student_lab, feedback_service):
     """What the button's request gets from `course serve` itself (no browser needed: the
     dialog shows ``message``): a broken notebook, one too large, an unknown assignment,
-    a wrong token."""
+    submitting again too soon (429 and Retry-After), a wrong token."""
     import urllib.error
     import urllib.request
 
@@ -327,6 +327,13 @@ def test_the_real_services_refusals_reach_the_student_as_messages(student_lab, f
     nbformat.write(nbformat.v4.new_notebook(), home / "nosuch" / "tiny.ipynb")
     status, reply = submit("nosuch/tiny.ipynb")
     assert status == 404 and "does not know assignment 'nosuch'" in reply["message"], reply
+
+    # the service's minimum interval between one student's attempts (30 s by default): the
+    # second of two quick submissions is refused with the time to wait
+    first, _ = submit(f"{A}/tiny.ipynb")
+    status, reply = submit(f"{A}/tiny.ipynb")
+    assert first in (202, 429) and status == 429, (first, status, reply)
+    assert 0 < reply["retry_after"] <= 30 and f"submit again in {reply['retry_after']} s" in reply["message"], reply
 
     settings = home / ".jupyter" / feedback_ext.CONFIG_NAME
     real = settings.read_text()
