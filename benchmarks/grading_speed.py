@@ -145,7 +145,8 @@ def main() -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="course grade --workers W, each W")
     p.add_argument("--no-cluster", action="store_true", help="skip --cluster local:2")
     p.add_argument("--no-feedback-baseline", action="store_true", help="skip nbgrader autograde + generate_feedback")
-    p.add_argument("--baseline", metavar="REF", help="also run course grade --workers W with coursectl/ of git REF")
+    p.add_argument("--baseline", metavar="REF", help="also run course grade --workers W with coursectl/ of git REF "
+                                                     "(or of a folder REF holding a coursectl/)")
     args = p.parse_args()
     a, n = args.assignment, args.copies
     if not (REPO / "source" / a).is_dir():
@@ -161,7 +162,9 @@ def main() -> int:
               f", {platform.node()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         old_env = None
-        if args.baseline:
+        if args.baseline and Path(args.baseline).is_dir():
+            old_env = {"PYTHONPATH": str(Path(args.baseline).resolve())}  # a folder holding a coursectl/
+        elif args.baseline:
             old = tmp / "baseline"
             old.mkdir()
             archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "coursectl"],
