@@ -64,9 +64,9 @@ FILE_SECONDS = {
     "tests/grading/test_regrade.py": 170,
     "tests/security/test_attacks_course_grade.py": 160,
     "tests/test_bundle_end_to_end.py": 150,
-    "tests/assignments/test_visible_checks.py": 120,
     "tests/test_browser_safety.py": 120,
     "tests/test_browser.py": 100,
+    "tests/assignments/test_visible_checks.py": 75,
 }
 SLOW_DEFAULT = 60
 
