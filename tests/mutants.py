@@ -3,18 +3,13 @@
 A file ``tests/mutants/<set>/<name>.py`` (``<set>`` is an assignment's ``mutants`` entry in
 coursectl/assignments.py) is a header, then one or more hunks::
 
-    # cell: rnn_model
-    # loses: test_rnn_model_lstm, test_rnn_model_gru, test_rnn_model_rnn_tanh, test_rnn_model_rnn_relu
-    # Always starts from zeros, ignoring a given hx.   (free text: the mistake, one line or more)
-    @@ forward: the initial states
-             if hx is None:
-                 states = [None] * self.num_layers
-    -        elif self.mode == "LSTM":
-    -            states = [(hx[0][l], hx[1][l]) for l in range(self.num_layers)]
-    -        else:
-    -            states = [hx[l] for l in range(self.num_layers)]
-    +        else:  # a given hx is never read
-    +            states = [None] * self.num_layers
+    # cell: lstm_cell
+    # loses: test_lstm_cell
+    # Gate blocks read as input, forget, output, cell.   (free text: the mistake, one line or more)
+    @@ forward: the gate blocks
+             h, c = hx
+    -        i, f, g, o = (self.x2h(input) + self.h2h(h)).chunk(4, dim=1)
+    +        i, f, o, g = (self.x2h(input) + self.h2h(h)).chunk(4, dim=1)
 
 Header: every line before the first ``@@`` is a comment. ``# cell:`` names the solution
 cell by its nbgrader grade id; ``# loses:`` the grade cells that must lose points (comma
