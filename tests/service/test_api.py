@@ -154,16 +154,26 @@ def test_size_and_format_are_checked_before_queuing(svc):
 
 
 def test_limits_answer_429_with_retry_after(svc):
-    client, toks, grader, _ = svc
+    client, toks, grader, app = svc
     assert _post(client, toks["ann"], assignment="other", name="other.ipynb").status_code == 202
     resp = _post(client, toks["ann"], assignment="other", name="other.ipynb")
     assert resp.status_code == 429 and 55 <= int(resp.headers["Retry-After"]) <= 60
     assert "60 s" in resp.json()["reason"]
-    assert _post(client, toks["bob"], assignment="other", name="other.ipynb").status_code == 202  # per student
+    bob = _post(client, toks["bob"], assignment="other", name="other.ipynb")
+    assert bob.status_code == 202  # limits are per student
+    _wait(client, toks["bob"], bob.json()["attempt"])
     # queued attempts per student (2 here): the third waits for a verdict
     grader.gate.clear()
-    codes = [_post(client, toks["ann"]).status_code for _ in range(4)]
-    assert codes[:3] == [202, 202, 202] and codes[3] == 429  # one running, two queued, then refused
+    first = _post(client, toks["ann"])
+    assert first.status_code == 202
+    dispatcher = app.state.service.dispatcher
+    for _ in range(200):  # until the grading thread has taken it
+        if dispatcher.position(first.json()["attempt"]) == 0:
+            break
+        time.sleep(0.02)
+    resps = [_post(client, toks["ann"]) for _ in range(3)]
+    codes = [r.status_code for r in resps]
+    assert codes == [202, 202, 429], [r.text for r in resps]  # one running, two queued, then refused
     grader.gate.set()
 
 
