@@ -50,7 +50,8 @@ SKIP = re.compile(r"(^|/)(__pycache__|\.ipynb_checkpoints|\.pytest_cache)(/|$)|\
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".yml", ".yaml", ".toml", ".json", ".cfg", ".csv"}
 FALLBACK_REQUIREMENTS = ["torch", "numpy", "scipy", "librosa", "soundfile", "matplotlib", "pandas", "tqdm",
                          "jupyterlab", "nbgrader"]
-INSTRUCTOR_ONLY = ("pytest", "nbval", "psycopg", "jupyter-server-mathjax", "selenium")  # students use `nbgrader validate`
+INSTRUCTOR_ONLY = ("pytest", "nbval", "psycopg", "jupyter-server-mathjax", "selenium",
+                   "fastapi", "uvicorn", "python-multipart", "httpx", "jupyterhub")  # students use `nbgrader validate`; course serve runs on the course machine
 
 # Lines inside solution regions that say nothing the docstrings do not: the x2h/h2h layout
 # and the zero default state of a1's cells. coursekit's visible-test helpers (cells run by
