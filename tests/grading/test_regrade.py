@@ -210,11 +210,15 @@ def test_in_process_grading_under_the_course_secret_gives_the_same_scores(graded
 
     course, runs, secret, _ = graded
     value = course_secret.parse(secret)
+    source = nbformat.read(REPO / "source" / A / f"{A}.ipynb", as_version=4)
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in source.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
     for sub in R.submissions():
         student = {"a1/template_style_student": "template", f"a1/{MUTANT}": "mutant"}.get(sub.name)
         if student:
-            local = R.grade(sub, value)
-            assert local == {gid: runs[0][student][gid] for gid in local}, student
+            # in process a unit returns the share (4 decimals) of its cell's points, which the metadata holds
+            local = {gid: share * points[gid] for gid, share in R.grade(sub, value).items()}
+            assert local == pytest.approx({gid: runs[0][student][gid] for gid in local}, abs=1e-3), student  # shares are rounded
 
 
 @pytest.mark.slow
