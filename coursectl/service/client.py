@@ -31,7 +31,8 @@ def render(verdict: dict) -> str:
     if verdict.get("score") is not None:
         lines.append(f"score: {verdict['score']:g} / {verdict['max_score']:g}")
     for unit in verdict.get("units", []):
-        lines.append(f"  {unit['grade_id']}: {unit['points']:g} / {unit['max_points']:g}")
+        held = " (held for your instructor's review)" if unit.get("held") else ""
+        lines.append(f"  {unit['grade_id']}: {unit['points']:g} / {unit['max_points']:g}{held}")
         for c in unit.get("checks", []):
             mark = "PASS" if c["passed"] else "FAIL"
             msg = f": {c['message']}" if c.get("message") else ""

@@ -35,7 +35,7 @@ class Verdict:
     status: str
     score: float | None = None
     max_score: float | None = None
-    units: list[dict] = field(default_factory=list)  # {grade_id, points, max_points, checks: [{name, passed, message}]}
+    units: list[dict] = field(default_factory=list)  # {grade_id, points, max_points, held, checks: [{name, passed, message}]}
     reason: str | None = None
     seconds: float = 0.0
 
@@ -68,6 +68,7 @@ def verdict_from_result(result, definition: dict) -> Verdict:
         return Verdict("failed", reason=_clip(result.reason or "no grades recorded", REASON_LIMIT),
                        seconds=result.seconds)
     checks: dict[str, list[dict]] = {}
+    held: set[str] = set()  # units whose points wait for the instructor's review (trusted.HELD_KEY)
     for rel, (_mode, data) in (result.autograded or {}).items():
         if not rel.endswith(".ipynb") or "/" in rel:
             continue
@@ -79,6 +80,8 @@ def verdict_from_result(result, definition: dict) -> Verdict:
             meta = cell.get("metadata") or {}
             gid = (meta.get("nbgrader") or {}).get("grade_id")
             found = meta.get(CHECKS_KEY)
+            if gid and isinstance(found, dict) and found.get("held"):
+                held.add(gid)
             if gid and isinstance(found, dict):
                 checks[gid] = [{"name": str(c.get("name", "")), "passed": bool(c.get("passed")),
                                 "message": _clip(str(c.get("message", "")), MESSAGE_LIMIT)}
@@ -95,7 +98,7 @@ def verdict_from_result(result, definition: dict) -> Verdict:
             continue
         total += cell.score
         units.append({"grade_id": gid, "points": round(cell.score, 4), "max_points": cell.max_score,
-                      "checks": checks.get(gid, [])})
+                      "held": gid in held, "checks": checks.get(gid, [])})
     reason = _clip("; ".join(result.problems), REASON_LIMIT) if result.problems else None
     return Verdict("graded", round(total, 4), max_total, units, reason, result.seconds)
 

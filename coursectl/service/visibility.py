@@ -4,6 +4,9 @@
 * ``checks``: also the checks' names and whether each passed;
 * ``messages``: also each check's message (the default).
 
+At every level a unit says whether its points are ``held`` for the instructor's review
+(the from-scratch rule found something to read): its points stay 0 until released.
+
 The stored verdict is complete; the filter applies when it is read, so the view of an
 old attempt changes when the deadline passes. The instructor always sees everything.
 """
@@ -40,5 +43,5 @@ def filter_units(units: list[dict], level: str) -> list[dict]:
                        "message": c.get("message", "") if level == "messages" else None}
                       for c in unit.get("checks", [])]
         shown.append({"grade_id": unit["grade_id"], "points": unit["points"], "max_points": unit["max_points"],
-                      "checks": checks})
+                      "held": bool(unit.get("held")), "checks": checks})
     return shown

@@ -22,7 +22,7 @@ from coursectl.service.limits import RateLimits
 from coursectl.service.store import Store
 from coursectl.service.visibility import Visibility
 
-UNITS = [{"grade_id": "test_a", "points": 1.0, "max_points": 2.0,
+UNITS = [{"grade_id": "test_a", "points": 1.0, "max_points": 2.0, "held": False,
           "checks": [{"name": "shape", "passed": True, "message": ""},
                      {"name": "values", "passed": False, "message": "values differ at step 3"}]}]
 

@@ -51,3 +51,17 @@ def test_units_points_and_checks():
 def test_failed_job():
     v = verdict_from_result(JobResult.failed("ann", "wall-clock limit: still running"), DEFINITION)
     assert v.status == "failed" and v.units == [] and "wall-clock" in v.reason
+
+
+def test_held_unit_says_so_at_every_visibility():
+    from coursectl.service.client import render
+    from coursectl.service.visibility import filter_units
+
+    v = verdict_from_result(_result({"t1": {"held": True, "checks": [{"name": "shape", "passed": True}]},
+                                     "t2": {"held": False, "checks": []}}), DEFINITION)
+    assert [(u["grade_id"], u["held"]) for u in v.units] == [("t2", False), ("t1", True)]
+    for level in ("points", "checks", "messages"):
+        assert [u["held"] for u in filter_units(v.units, level)] == [False, True], level
+    text = render({"attempt": 1, "assignment": "hw", "student": "ann", "status": "graded", "score": v.score,
+                   "max_score": v.max_score, "units": v.units})
+    assert "t1: 1.5 / 3 (held for your instructor's review)" in text and "t2: 2 / 2\n" in text
