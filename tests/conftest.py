@@ -63,6 +63,7 @@ FILE_SECONDS = {
     "tests/assignments/a3/test_notebook.py": 210,
     "tests/grading/test_regrade.py": 170,
     "tests/security/test_attacks_course_grade.py": 160,
+    "tests/service/test_attacks_service.py": 200,
     "tests/test_bundle_end_to_end.py": 150,
     "tests/test_browser_safety.py": 120,
     "tests/test_browser.py": 100,

@@ -38,15 +38,15 @@ class Server:
     """`course serve` on a free port, in its own process group (so a test can kill -9
     all of it, grading processes included, as a crash would)."""
 
-    def __init__(self, course: Path, *args: str, log: Path | None = None):
-        self.course, self.args = course, args
+    def __init__(self, course: Path, *args: str, log: Path | None = None, env: dict[str, str] | None = None):
+        self.course, self.args, self.env = course, args, env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or course.parent / f"serve-{self.port}.log"
         self.proc = None
 
     def start(self, timeout: float = 120) -> "Server":
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = subprocess.Popen([str(BIN / "course"), "serve", "--port", str(self.port), "--instance", "test",
                                       *self.args], cwd=self.course, env=env, start_new_session=True,
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
