@@ -16,9 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def nbgrader(course: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the real `nbgrader` CLI inside ``course``."""
-    env = dict(os.environ)
+def nbgrader(course: Path, *args: str, check: bool = True, timeout: int = 900,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real `nbgrader` CLI inside ``course`` (``env``: variables to add)."""
+    env = dict(os.environ, **(env or {}))
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=timeout)

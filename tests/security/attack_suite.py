@@ -139,6 +139,9 @@ def _solution_lines() -> list[str]:
 
 
 COURSE_GRADE, NBGRADER = "course grade", "nbgrader autograde"
+# Per cell: the honest cells take a few seconds; an attack that breaks its kernel (the
+# monkeypatch of builtins leaves later cells unanswered) costs the whole limit.
+CELL_TIMEOUT = 30
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +165,14 @@ def attacked(request, tmp_path_factory):
     grade_by = request.module.GRADE_BY
     assert grade_by in (COURSE_GRADE, NBGRADER), grade_by
     if grade_by == COURSE_GRADE:
-        proc = subprocess.run([str(BIN / "course"), "grade", A, "--workers", "2", "--cell-timeout", "60"],
+        proc = subprocess.run([str(BIN / "course"), "grade", A, "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT)],
                               cwd=course, capture_output=True, text=True, timeout=3000)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     else:
         # Plain nbgrader gives up on a submission whose kernel it cannot drive (it exits
         # non-zero at the end); that submission then has no grades, which is 0.
-        nbgrader(course, "autograde", A, "--force", timeout=3000, check=False)
+        nbgrader(course, "autograde", A, "--force", timeout=3000, check=False,
+                 env={"COURSE_CELL_TIMEOUT": str(CELL_TIMEOUT)})  # nbgrader_config.py reads it
         nbgrader(course, "generate_feedback", A, "--force", check=False)
     time.sleep(2)  # anything left behind would write its marks by now
     listener.close()

@@ -20,9 +20,9 @@ import pytest
 from fixtures.attacks.a1_attacks import ATTACKS
 from fixtures.attacks.a1_from_scratch_attacks import EXPECTED, FROM_SCRATCH_ATTACKS
 from nbcourse import REPO, make_course
-from security.attack_suite import (A, NAME, OWN_OUTPUTS, _attack_notebook, _held_honest, _Listener, _marks,
-                                   _processes_with_mark, _reference_lines, _require_sandbox, _snapshot,
-                                   _solution_lines)
+from security.attack_suite import (A, CELL_TIMEOUT, NAME, OWN_OUTPUTS, _attack_notebook, _held_honest,
+                                   _Listener, _marks, _processes_with_mark, _reference_lines, _require_sandbox,
+                                   _snapshot, _solution_lines)
 from service.serving import Server, make_tokens, post, wait_all
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def served(tmp_path_factory):
     notebooks |= {f"scratch_{n}": _attack_notebook(RELEASE, a, listener.port) for n, a in FROM_SCRATCH_ATTACKS.items()}
     toks = make_tokens(course, sorted(notebooks))
     before = _snapshot(course)
-    server = Server(course, "--cluster", "local:2", env={"COURSE_CELL_TIMEOUT": "60"}).start()
+    server = Server(course, "--cluster", "local:2", env={"COURSE_CELL_TIMEOUT": str(CELL_TIMEOUT)}).start()
     try:
         ids = {}
         for student, nb in notebooks.items():
