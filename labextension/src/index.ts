@@ -51,6 +51,7 @@ interface IUnit {
   grade_id?: string;
   points?: number | null;
   max_points?: number | null;
+  held?: boolean;
   checks?: ICheck[];
 }
 
@@ -215,6 +216,10 @@ class FeedbackBody extends Widget {
       const title = el('div', undefined, 'seqcourse-feedback-unit-title', box);
       el('span', unit.grade_id ?? 'unit', 'seqcourse-feedback-unit-name', title);
       el('span', points(unit.points, unit.max_points), 'seqcourse-feedback-unit-points', title);
+      if (unit.held) {
+        el('p', 'Held for your instructor’s review: these points count once they have read this part of your code.',
+           'seqcourse-feedback-held', box);
+      }
       const checks = unit.checks ?? [];
       if (checks.length === 0) {
         continue;

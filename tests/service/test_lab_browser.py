@@ -281,6 +281,9 @@ def test_the_queue_position_shows_while_waiting_then_the_verdict(driver, student
     assert [c.get_attribute("data-passed") for c in checks] == ["true", "false"]
     assert "passed" in checks[0].text and "shape" in checks[0].text
     assert "failed" in checks[1].text and "gates" in checks[1].text and "forget gate bias is off" in checks[1].text
+    held = [u.get_attribute("data-grade-id") for u in units
+            if u.find_elements(By.CSS_SELECTOR, ".seqcourse-feedback-held")]
+    assert held == ["cell_lstm"] and "Held for your instructor" in units[1].text  # points held for review
     _close_dialog(driver)
 
     _open_notebook(driver, base, "busy/tiny.ipynb")

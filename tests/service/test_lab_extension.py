@@ -36,7 +36,7 @@ GRADED = {"attempt": 7, "assignment": "a1_rnn_cells", "student": "alice", "statu
           "max_score": 5.0, "reason": None,
           "units": [{"grade_id": "cell_rnn", "points": 3.0, "max_points": 3.0,
                      "checks": [{"name": "shape", "passed": True, "message": ""}]},
-                    {"grade_id": "cell_lstm", "points": 0.0, "max_points": 2.0,
+                    {"grade_id": "cell_lstm", "points": 0.0, "max_points": 2.0, "held": True,
                      "checks": [{"name": "gates", "passed": False, "message": "forget gate bias is off"}]}]}
 
 
