@@ -35,7 +35,8 @@ class Verdict:
     status: str
     score: float | None = None
     max_score: float | None = None
-    units: list[dict] = field(default_factory=list)  # {grade_id, points, max_points, held, checks: [{name, passed, message}]}
+    # {grade_id, points, max_points, held, checks: [{name, passed, message}]}
+    units: list[dict] = field(default_factory=list)
     reason: str | None = None
     seconds: float = 0.0
 
@@ -80,9 +81,9 @@ def verdict_from_result(result, definition: dict) -> Verdict:
             meta = cell.get("metadata") or {}
             gid = (meta.get("nbgrader") or {}).get("grade_id")
             found = meta.get(CHECKS_KEY)
-            if gid and isinstance(found, dict) and found.get("held"):
-                held.add(gid)
             if gid and isinstance(found, dict):
+                if found.get("held"):
+                    held.add(gid)
                 checks[gid] = [{"name": str(c.get("name", "")), "passed": bool(c.get("passed")),
                                 "message": _clip(str(c.get("message", "")), MESSAGE_LIMIT)}
                                for c in found.get("checks", []) if isinstance(c, dict)]
