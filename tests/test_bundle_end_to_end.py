@@ -70,9 +70,6 @@ def student_machine(tmp_path_factory):
     # Jupyter's per-user settings do not, nor does the instructor's data folder
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
                COURSE_DATA_DIR=str(root / "data"), JUPYTER_CONFIG_DIR=str(root / "jupyter"))
-    # pip's byte-compiling of every installed module (torch's thousands) is most of an
-    # install's time; Python compiles what the notebooks import on first use instead
-    env.setdefault("PIP_NO_COMPILE", "1")
     unpacked = {}
     for a in ASSIGNMENT_NAMES:
         zip_path = build_bundle(REPO, a, root / "zips")
