@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, unpack_tree
-from . import safefs, sandbox
+from . import safefs, sandbox, zygote
 
 SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
@@ -104,10 +104,23 @@ def probe_sandbox(no_network: bool = True, remember: bool = False) -> tuple[str 
 
 
 def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, asked: float = 0.0,
-               turn=None) -> None:
+               turn=None, zygote_address: str | None = None) -> None:
     from .worker import child_main  # already imported in the fork server
 
-    child_main(job, workdir, runtime, bwrap, asked, turn)
+    child_main(job, workdir, runtime, bwrap, asked, turn, zygote_address)
+
+
+def _zygote_for(job: GradeJob, env: dict[str, str]) -> str | None:
+    """The socket of the zygote (zygote.py) whose kernels suit this job, or None: where
+    zygotes cannot be used here, or COURSE_NO_ZYGOTE=1 says not to."""
+    environ = dict(os.environ, **env, NBGRADER_EXECUTION="autograde")  # as nbgrader's Autograde sets it
+    if environ.get("COURSE_NO_ZYGOTE") == "1" or zygote.supported() is not None:
+        return None
+    opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
+    kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
+    texts = [data.decode("utf-8", "replace") for rel, (_, data) in sorted(job.source.items())
+             if rel.endswith(".ipynb") and "/" not in rel]
+    return zygote.ZYGOTES.address(zygote.preload_modules(texts), kernel_env, opts["home_files"])
 
 
 class CellSlots:
@@ -338,7 +351,9 @@ def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
             turn.slots.wait_for_cells(timeout=float(job.limits.timeout))
         ctx = _context()
         ours, theirs = ctx.Pipe() if turn.slots is not None else (None, None)
-        proc = ctx.Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time(), theirs),
+        zygote_address = _zygote_for(job, env) if bwrap else None
+        proc = ctx.Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time(), theirs,
+                                                    zygote_address),
                            daemon=True)
         with _LOCK:
             _RUNNING[str(workdir)] = proc

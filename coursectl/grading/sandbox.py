@@ -166,9 +166,9 @@ def _package_dir(name: str) -> str | None:
     return os.path.realpath(locations[0]) if locations else None
 
 
-def default_data_dir() -> str:
+def default_data_dir(environ=None) -> str:
     """The course's data folder as coursekit.paths finds it (without importing it)."""
-    root = os.environ.get("COURSE_DATA_DIR")
+    root = (os.environ if environ is None else environ).get("COURSE_DATA_DIR")
     return os.path.realpath(os.path.expanduser(root) if root else os.path.expanduser("~/.cache/seqcourse"))
 
 
@@ -278,6 +278,21 @@ def kernel_env(environ, opts: dict, workdir: str) -> dict[str, str]:
     return env
 
 
+def _workdir(opts: dict, cwd: str) -> tuple[bool, str]:
+    """(whether the kernel gets ``cwd``'s files, the kernel's working folder)."""
+    files_from = opts.get("files_from")
+    real_cwd = os.path.realpath(cwd)
+    allowed = bool(files_from) and _inside(real_cwd, [files_from]) and real_cwd != files_from
+    return allowed, f"{HOME}/{os.path.basename(real_cwd) if allowed else 'work'}"
+
+
+def kernel_place(opts: dict, cwd: str, environ) -> tuple[str, dict[str, str]]:
+    """The working folder and environment ``bwrap_command`` gives a kernel started in
+    ``cwd`` with ``environ`` (a kernel forked by zygote.py gets the same)."""
+    workdir = _workdir(opts, cwd)[1]
+    return workdir, kernel_env(environ, opts, workdir)
+
+
 def bwrap_command(opts: dict, cmd: list[str], cwd: str, environ) -> list[str]:
     """The bwrap command line that runs ``cmd`` in the sandbox described by ``opts``."""
     size = str(int(opts.get("scratch_mb") or SCRATCH_MB) * 1024 * 1024)
@@ -300,10 +315,8 @@ def bwrap_command(opts: dict, cmd: list[str], cwd: str, environ) -> list[str]:
     for path, rel in opts.get("home_files", []):
         args += ["--ro-bind-try", path, f"{HOME}/{rel}"]
     # The working folder: a tmpfs named like the assignment, holding its files read-only.
-    files_from = opts.get("files_from")
     real_cwd = os.path.realpath(cwd)
-    allowed = bool(files_from) and _inside(real_cwd, [files_from]) and real_cwd != files_from
-    workdir = f"{HOME}/{os.path.basename(real_cwd) if allowed else 'work'}"
+    allowed, workdir = _workdir(opts, cwd)
     args += ["--size", size, "--tmpfs", workdir]
     if allowed:
         for path, rel in _assignment_files(real_cwd):

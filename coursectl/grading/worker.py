@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +48,9 @@ import nbconvert.exporters.html  # noqa: F401  (preloaded in the fork server for
 from . import cgroups, gradebook
 from .feedback import FeedbackExporter
 from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, GradeJob
+from . import zygote
+from .sandbox import KERNEL_UID
+from .sandbox import kernel_place as sandbox_kernel_place
 from .sandbox import plan as sandbox_plan
 
 SANDBOX_SCRIPT = str(Path(__file__).with_name("sandbox.py"))
@@ -69,8 +73,6 @@ TURN: list = []
 # instructor's source notebook imports, of the packages below (the hidden grader packages
 # are never among them, and cannot be imported in the sandbox anyway). Like the kernel's
 # start, it does not count against the submission's wall-clock limit.
-PRELOAD_PACKAGES = ("numpy", "torch", "matplotlib", "pandas", "coursekit", "data_scripts")
-PRELOAD_FIRST = ("numpy", "torch")  # first, where the notebook imports them at all
 PRELOAD_CODE = """\
 def __course_grader_preload():
     import importlib
@@ -85,32 +87,15 @@ del __course_grader_preload
 
 
 def preload_modules(source_dir: Path) -> list[str]:
-    """The modules to preload for an assignment: each module of PRELOAD_PACKAGES that the
-    source notebooks import (absolute imports, in order; numpy and torch first)."""
-    import ast
-
-    import nbformat
-
-    names = []
+    """The modules to preload for an assignment (zygote.preload_modules of its source
+    notebooks)."""
+    texts = []
     for path in sorted(Path(source_dir).glob("*.ipynb")):
         try:
-            nb = nbformat.read(path, as_version=4)
-        except Exception:
+            texts.append(path.read_text())
+        except (OSError, UnicodeDecodeError):
             continue
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                body = ast.parse(cell.source)
-            except (SyntaxError, ValueError):
-                continue
-            for node in ast.walk(body):
-                found = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                         else [])
-                names += [n for n in found if n.split(".")[0] in PRELOAD_PACKAGES]
-    first = [n for n in PRELOAD_FIRST if any(m.split(".")[0] == n for m in names)]
-    return list(dict.fromkeys(first + names))
+    return zygote.preload_modules(texts)
 
 
 def _wait_for_turn(preload_s: float) -> float:
@@ -277,6 +262,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
+        self._fork = None
         if not self.sandbox:
             return cmd
         if self.sandbox.get("bwrap"):
@@ -284,7 +270,36 @@ class SandboxedKernelManager(AsyncKernelManager):
             # namespace: interrupt (cell timeouts) with a message on the control channel.
             self.kernel_spec.interrupt_mode = "message"
         opts = dict(self.sandbox, **self._make_group())
+        opts.pop("zygote", None)
+        if self.sandbox.get("zygote") and self.sandbox.get("bwrap") and cmd[:3] == [sys.executable, "-m",
+                                                                                    "ipykernel_launcher"]:
+            # The sandbox's PID 1 is a holder; the kernel comes forked from the zygote.
+            self._fork = (cmd, opts)
+            return self._launcher(opts, zygote.holder_command())
+        return self._launcher(opts, cmd)
+
+    @staticmethod
+    def _launcher(opts: dict, cmd: list[str]) -> list[str]:
         return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(opts), "--", *cmd]
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if not getattr(self, "_fork", None):
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        await super()._async_launch_kernel(kernel_cmd, **dict(kw, stdin=subprocess.PIPE))  # the holder's
+        cmd, opts = self._fork
+        try:
+            holder = zygote.find_holder(self.provisioner.process.pid)
+            cwd, env = sandbox_kernel_place(opts, kw.get("cwd") or os.getcwd(), kw.get("env") or os.environ)
+            zygote.request_kernel(self.sandbox["zygote"], {
+                "holder": holder, "argv": cmd, "cwd": cwd, "env": env, "uid": KERNEL_UID, "gid": KERNEL_UID,
+                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")})
+        except (RuntimeError, OSError, ValueError) as exc:
+            # Not forked: the ordinary start, in the same control group.
+            self.log.warning("kernel not forked from the preloaded process (%s): starting it afresh", exc)
+            await self.provisioner.kill()
+            await self.provisioner.wait()
+            self._fork = None
+            await super()._async_launch_kernel(self._launcher(opts, cmd), **kw)
 
 
 # Job groups made in this process and not yet removed: a kernel whose start failed, or a
@@ -630,7 +645,7 @@ def _die_with_parent() -> None:
 
 
 def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job_started: float = 0.0,
-               turn=None) -> None:
+               turn=None, zygote_address: str | None = None) -> None:
     """Entry point of the forked grading process. ``workdir`` holds the scratch course
     (see jobs.write_scratch_course); ``runtime`` is the kernel's own folder; ``bwrap``
     is bubblewrap's path, or None to run the kernel unsandboxed; ``job_started`` the
@@ -654,6 +669,8 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job
     if bwrap:
         # The kernel's working folder gets the files of autograded/<student>/<assignment>/.
         SANDBOX.update(sandbox_plan(runtime, files_from=str(work / "course" / "autograded")), bwrap=bwrap)
+        if zygote_address:
+            SANDBOX["zygote"] = zygote_address  # kernels forked preloaded (zygote.py)
     try:
         result = autograde_here(job, work / "course")
     except BaseException as exc:

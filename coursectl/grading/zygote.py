@@ -1,0 +1,561 @@
+"""Kernels forked from a preloaded process (a zygote) into each job's own sandbox.
+
+A sandboxed kernel that starts from nothing spends 2 to 3 s of CPU importing torch (and
+the torch._dynamo that its first optimiser pulls in), numpy, matplotlib, ipykernel and the
+course's packages, on every submission: on two cores, a third of what grading costs. So
+`course grade`, where it runs as root, starts one zygote per assignment (and kernel
+environment): a plain Python process, run as a script that imports only the standard
+library of this package, that imports those modules once and then forks one kernel per
+request. Nothing of a job ever enters the zygote: it accepts a connection and forks, and
+only the child reads the request.
+
+Each kernel still gets a sandbox of its own, made by the same launcher and bwrap command
+as before (sandbox.py, with the job's control group and limits), except that bwrap runs a
+tiny *holder* as the sandbox's PID 1 instead of the kernel. The zygote's child then:
+
+1. applies the job's limits as the launcher does (its control group, RLIMIT_CORE and
+   RLIMIT_AS) while it still sees the host;
+2. joins the holder's IPC, UTS, network, cgroup, PID, mount and (last) user namespaces
+   (setns: it is the host's root, which has rights over them all) and forks, so that the kernel is a process of
+   the sandbox's PID namespace; the child exits, and the holder becomes the kernel's
+   parent, reaps it, and ends the sandbox when it ends (as bwrap's own init does);
+3. in the kernel process: a new session, the holder's stdio, no capabilities (effective,
+   permitted, inheritable, ambient and bounding sets emptied), no new privileges, the
+   sandbox's uid and gid, the holder's umask, every other file descriptor closed, the
+   working folder, environment, ``sys.path`` and ``sys.argv`` that `python -m
+   ipykernel_launcher` would have there; then ipykernel starts.
+
+tests/grading/test_zygote.py compares what such a kernel sees with what a kernel started
+by bwrap sees (ids, capabilities, namespaces, limits, files, environment, ``sys.path``),
+and the attack suites run through it unchanged. Anything that goes wrong before the kernel
+starts makes the kernel manager fall back to the ordinary start (worker.py).
+
+Run as ``python zygote.py SOCKET PRELOAD_JSON``: the environment it is started with is the
+kernel environment of its jobs (a request with another one is refused); it exits when its
+standard input closes (the process that started it is gone).
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 24, 47, 4
+# In the order they are joined: the user namespace last. bwrap's other namespaces belong to
+# its outer user namespace, the kernel's is one nested in it (--disable-userns), where
+# nothing has rights over them: only the host's root has, until it joins.
+NAMESPACES = (("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS), ("net", CLONE_NEWNET), ("cgroup", CLONE_NEWCGROUP),
+              ("pid", CLONE_NEWPID), ("mnt", CLONE_NEWNS), ("user", CLONE_NEWUSER))
+# Only for the kernel's own variables: the rest of the request must equal the zygote's start.
+PER_KERNEL_ENV = ("PWD", "JUPYTER_RUNTIME_DIR")
+REPLY_TIMEOUT_S = 30.0
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}  # where the zygote is used (supported())
+
+# What bwrap runs in a forked kernel's sandbox instead of the kernel: wait for one line on
+# stdin, the kernel's exit code (written by the process that forked the kernel, its parent,
+# when it reaps it), and exit with it, so that bwrap's init ends the whole sandbox and
+# jupyter_client sees the code, as when bwrap runs the kernel itself.
+HOLDER_CODE = """\
+import os, sys
+line = sys.stdin.buffer.readline().strip()
+os._exit(int(line) if line.isdigit() else 1)
+"""
+
+
+def holder_command() -> list[str]:
+    return [sys.executable, "-I", "-S", "-c", HOLDER_CODE]
+
+
+# --------------------------------------------------------------------------- grader side
+
+# What the trusted start-up code imports in a kernel before the submission's first cell
+# (worker.PRELOAD_CODE, or the zygote): each module of these packages that the
+# instructor's source notebooks import (the hidden grader packages are never among them,
+# and cannot be imported in the sandbox anyway).
+PRELOAD_PACKAGES = ("numpy", "torch", "matplotlib", "pandas", "coursekit", "data_scripts")
+PRELOAD_FIRST = ("numpy", "torch")  # first, where the notebooks import them at all
+# Imported by the zygote only, after the list: torch's first optimiser imports torch._dynamo
+# (1 s); a kernel started afresh pays that only if the notebook makes an optimiser.
+ZYGOTE_EXTRA = {"torch": ("torch._dynamo",)}
+
+
+def preload_modules(notebook_texts: list) -> list:
+    """The modules to preload for notebooks (their JSON texts): each module of
+    PRELOAD_PACKAGES they import (absolute imports, in order; numpy and torch first)."""
+    import ast
+
+    names = []
+    for text in notebook_texts:
+        try:
+            cells = json.loads(text).get("cells", [])
+        except (ValueError, AttributeError):
+            continue
+        for cell in cells:
+            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+                continue
+            source = cell.get("source", "")
+            try:
+                body = ast.parse("".join(source) if isinstance(source, list) else str(source))
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(body):
+                found = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                         else [])
+                names += [n for n in found if n.split(".")[0] in PRELOAD_PACKAGES]
+    first = [n for n in PRELOAD_FIRST if any(m.split(".")[0] == n for m in names)]
+    return list(dict.fromkeys(first + names))
+
+
+def zygote_preload(preload: list) -> list:
+    """What a zygote imports for kernels that preload ``preload``."""
+    extra = [x for name in preload for x in ZYGOTE_EXTRA.get(name, ())]
+    return list(dict.fromkeys(list(preload) + extra))
+
+
+def _is_holder(pid: int) -> bool:
+    """Whether ``pid`` runs HOLDER_CODE: bwrap has exec'd it, so its sandbox is complete.
+    (bwrap's own processes carry the same words among their arguments: only an exact
+    command line counts.)"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read() == b"\0".join(a.encode() for a in holder_command()) + b"\0"
+    except OSError:
+        return False
+
+
+def find_holder(launcher_pid: int, timeout: float = 30.0) -> int:
+    """The host pid of the holder that bwrap (exec'd by the launcher ``launcher_pid``)
+    runs in its sandbox, once it runs HOLDER_CODE."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not os.path.exists(f"/proc/{launcher_pid}"):
+            raise RuntimeError("the sandbox's launcher ended before its holder started")
+        level = [launcher_pid]
+        for _ in range(3):  # bwrap, its init in the sandbox, the holder
+            kids = []
+            for pid in level:
+                try:
+                    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                        kids += [int(k) for k in fh.read().split()]
+                except OSError:
+                    continue
+            for kid in kids:
+                if _is_holder(kid):
+                    return kid
+            level = kids
+        time.sleep(0.003)
+    raise RuntimeError(f"no sandbox holder after {timeout:.0f} s")
+
+
+def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S) -> int:
+    """Ask the zygote at ``address`` for a kernel in the sandbox of ``request['holder']``;
+    the kernel's host pid. RuntimeError (why) if the zygote is not there or refused."""
+    sock = _connect(address, timeout)
+    try:
+        body = json.dumps(request).encode()
+        sock.sendall(struct.pack("!I", len(body)) + body)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError as exc:
+        raise RuntimeError(f"the preloaded kernel process did not answer ({exc})") from None
+    finally:
+        sock.close()
+    answer = json.loads(reply or b'{"error": "no answer"}')
+    if "pid" not in answer:
+        raise RuntimeError(answer.get("error", "refused"))
+    return int(answer["pid"])
+
+
+def _connect(address: str, timeout: float) -> socket.socket:
+    """A connection to the zygote; while it is still importing (its socket is bound but
+    not listening) wait for it, up to ``timeout``: the modules are faster to get there
+    than to import again beside it."""
+    end = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+            return sock
+        except ConnectionRefusedError:
+            sock.close()
+            if time.monotonic() > end:
+                raise RuntimeError(f"the preloaded kernel process was not ready after {timeout:.0f} s") from None
+            time.sleep(0.02)
+        except OSError as exc:  # gone (its socket with it) or never there
+            sock.close()
+            raise RuntimeError(f"no preloaded kernel process ({exc.strerror or exc})") from None
+
+
+def supported() -> str | None:
+    """None where kernels can be forked from a zygote here, else why not."""
+    if os.geteuid() != 0:
+        return "the grader does not run as root (setns into the sandbox needs it)"
+    if os.uname().machine not in SYS_CAPSET:
+        return f"not on {os.uname().machine}"
+    if not os.path.exists("/proc/self/task/%d/children" % os.getpid()):
+        return "/proc has no children lists"
+    return None
+
+
+def zygote_env(kernel_env: dict) -> dict:
+    """The part of a kernel's environment a zygote is started with (and checks)."""
+    return {k: v for k, v in kernel_env.items() if k not in PER_KERNEL_ENV}
+
+
+class Zygotes:
+    """The zygotes of this process (the one that runs jobs.grade_job): one per preload
+    list and kernel environment, started on first use, in the background: until its
+    socket exists, kernels start the ordinary way. They end with this process."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._running: dict = {}
+        self._folder: str | None = None
+
+    def address(self, preload: list, env: dict, font_files: list) -> str | None:
+        """The socket of the zygote for these modules and environment (starting it if
+        needed), or None where zygotes cannot be used here."""
+        if supported() is not None:
+            return None
+        key = json.dumps([preload, sorted(zygote_env(env).items())])
+        with self._lock:
+            proc, address = self._running.get(key, (None, None))
+            if proc is not None and proc.poll() is None:
+                return address
+            import subprocess
+            import tempfile
+
+            if self._folder is None:
+                self._folder = tempfile.mkdtemp(prefix="zyg")  # 0700: no kernel can reach it
+                import atexit
+
+                atexit.register(self.stop)
+            address = os.path.join(self._folder, f"z{len(self._running)}")
+            proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), address, json.dumps(preload),
+                                     json.dumps(font_files)], stdin=subprocess.PIPE, env=zygote_env(env),
+                                    cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._running[key] = (proc, address)
+            return address
+
+    def stop(self) -> None:
+        with self._lock:
+            for proc, _ in self._running.values():
+                try:
+                    proc.stdin.close()
+                    proc.kill()
+                    proc.wait(timeout=5)
+                except Exception:
+                    pass
+            self._running.clear()
+            if self._folder:
+                import shutil
+
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
+
+
+ZYGOTES = Zygotes()
+
+
+# --------------------------------------------------------------------------- the zygote
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _private_home(home: str, font_files: list) -> None:
+    """Give the zygote its own mount namespace with an empty HOME (a kernel's, so
+    that what modules note at import, matplotlib's folders say, holds in the sandbox too)
+    without touching the host's folders."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(mount)")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    parent = os.path.dirname(home)
+    if not os.path.isdir(parent):
+        raise RuntimeError(f"no {parent} to hold a private {home}")
+    _check(_libc.mount(b"tmpfs", parent.encode(), b"tmpfs", 0, b"size=67108864"), f"mount tmpfs {parent}")
+    os.makedirs(home, exist_ok=True)
+    for host, rel in font_files:
+        dest = os.path.join(home, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(host, "rb") as src, open(dest, "wb") as out:
+            out.write(src.read())
+
+
+def _preload(names: list) -> None:
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the notebook's own import will say why
+            pass
+
+
+def serve(address: str, preload: list, font_files: list, sandbox_path: str) -> None:
+    # Bound now, listening once the modules are in (a connection is refused until then);
+    # the socket goes if the zygote cannot serve, so that no one waits for it.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    try:
+        _prepare(preload, font_files, sandbox_path)
+    except BaseException:
+        os.unlink(address)
+        raise
+    listener.listen(16)  # ready: whoever connects now gets a preloaded kernel
+    _serve(listener)
+
+
+def _prepare(preload: list, font_files: list, sandbox_path: str) -> None:
+    home = os.environ.get("HOME", "/home/student")
+    _private_home(home, font_files)
+    os.chdir(home)
+    # What ipykernel sets before any cell (kernelapp.init_gui_pylab), so that matplotlib,
+    # imported here, picks the same backend as in a kernel started afresh.
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    _preload(zygote_preload(preload))
+    import ipykernel.kernelapp  # noqa: F401  (the kernel itself, imported once)
+
+    # Every module this package's own files brought in goes: a kernel must not find them.
+    for name in [n for n, m in sys.modules.items() if getattr(m, "__file__", None) == sandbox_path]:
+        del sys.modules[name]
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def _serve(listener: socket.socket) -> None:
+    while True:
+        ready, _, _ = select.select([listener, sys.stdin], [], [], 1.0)
+        while True:  # reap the children that handed their kernel over
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
+            os._exit(0)  # whoever started us is gone
+        if listener in ready:
+            conn, _ = listener.accept()
+            if os.fork() == 0:
+                listener.close()
+                _child(conn)  # never returns
+            conn.close()
+
+
+def _recv_request(conn: socket.socket) -> dict:
+    conn.settimeout(REPLY_TIMEOUT_S)
+    head = b""
+    while len(head) < 4:
+        chunk = conn.recv(4 - len(head))
+        if not chunk:
+            raise RuntimeError("no request")
+        head += chunk
+    size, body = struct.unpack("!I", head)[0], b""
+    while len(body) < size:
+        chunk = conn.recv(min(65536, size - len(body)))
+        if not chunk:
+            raise RuntimeError("request cut short")
+        body += chunk
+    return json.loads(body)
+
+
+def _child(conn: socket.socket) -> None:
+    """One request: a kernel in the sandbox of request['holder'] (module docstring)."""
+    try:
+        req = _recv_request(conn)
+        want, have = zygote_env(req["env"]), zygote_env(START_ENV)
+        if want != have:
+            keys = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+            raise RuntimeError(f"the kernel's environment is not this zygote's ({', '.join(keys)[:200]})")
+        argv = req["argv"]
+        if argv[:3] != [sys.executable, "-m", "ipykernel_launcher"]:
+            raise RuntimeError("not an ipykernel command")
+        holder = int(req["holder"])
+        if not _is_holder(holder):
+            raise RuntimeError(f"process {holder} is not a sandbox's holder")
+        fds = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name, _ in NAMESPACES}
+        # The holder's stdin (a pipe from the kernel manager), opened for writing: the exit code goes there.
+        exit_pipe = os.open(f"/proc/{holder}/fd/0", os.O_WRONLY)
+        if not _is_pipe(exit_pipe):
+            raise RuntimeError("the holder's stdin is not a pipe")
+        stdout, stderr = (os.open(f"/proc/{holder}/fd/{i}", os.O_WRONLY) for i in (1, 2))
+        umask, bounding = _umask_of(holder), _bounding_set_of(holder)
+        _limits(req)
+        for name, flag in NAMESPACES:
+            _check(_libc.setns(fds[name], flag), f"setns({name})")
+            os.close(fds[name])
+        os.chroot("/")  # the sandbox's root (setns into a mount namespace set it)
+        if os.path.exists(os.path.abspath(__file__)) or not os.path.isdir(req["cwd"]):
+            raise RuntimeError("the sandbox's files are not what bwrap makes")  # never the host's
+        pid = os.fork()
+    except BaseException as exc:
+        try:
+            conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:300]}).encode() + b"\n")
+        finally:
+            os._exit(1)
+    if pid == 0:
+        conn.close()
+        os.close(exit_pipe)
+        try:
+            _become_kernel(req, (stdout, stderr), umask, bounding)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # into the kernel's stderr: the grader's log
+            sys.stderr.flush()
+            os._exit(70)
+        os._exit(0)
+    # The kernel's parent (outside its PID namespace, without privileges from here on):
+    # reap it, hand its exit code to the holder, end.
+    try:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")  # fork() gave the host's pid
+        conn.close()
+        for fd in (stdout, stderr):
+            os.close(fd)
+        _drop_privileges(int(req["uid"]), int(req["gid"]), 0)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        os.write(exit_pipe, b"%d\n" % (code if code >= 0 else 128 - code))
+    finally:
+        os._exit(0)
+
+
+def _is_pipe(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISFIFO(os.fstat(fd).st_mode)
+
+
+def _bounding_set_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def _umask_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _limits(req: dict) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for path in (req.get("cgroup") or {}).get("procs", []):
+        with open(path, "w") as fh:
+            fh.write(str(os.getpid()))
+    if req.get("memory_mb"):
+        limit = int(req["memory_mb"]) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _drop_privileges(uid: int, gid: int, bounding: int) -> None:
+    """The sandbox's ids, no capabilities (effective, permitted, inheritable, ambient),
+    a bounding set no larger than ``bounding`` (what bwrap leaves its command), and no way
+    to gain privileges. The bounding set goes first: dropping from it needs CAP_SETPCAP."""
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        last = int(fh.read())
+    for cap in range(last + 1):
+        if not bounding >> cap & 1:
+            _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"drop capability {cap}")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    if _can_setgroups():
+        os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    header = struct.pack("II", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = ctypes.create_string_buffer(24)     # two all-zero __user_cap_data_struct
+    _check(_libc.syscall(SYS_CAPSET[os.uname().machine], ctypes.c_char_p(header), data), "capset")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _can_setgroups() -> bool:
+    try:
+        with open("/proc/self/setgroups") as fh:
+            return fh.read().strip() == "allow"
+    except OSError:
+        return False
+
+
+def _become_kernel(req: dict, stdio: tuple, umask: int, bounding: int) -> None:
+    os.setsid()  # no terminal, no session shared with the host (as bwrap --new-session)
+    null = os.open("/dev/null", os.O_RDONLY)  # the sandbox's /dev
+    for i, fd in enumerate((null,) + tuple(stdio)):
+        os.dup2(fd, i)
+    os.closerange(3, 65536)
+    os.umask(umask)
+    _drop_privileges(int(req["uid"]), int(req["gid"]), bounding)
+    os.chdir(req["cwd"])
+    # The kernel's environment, plus what the preloaded imports set in it (as they would).
+    added = {k: v for k, v in os.environ.items() if k not in START_ENV}
+    os.environ.clear()
+    os.environ.update(req["env"])
+    os.environ.update(added)
+    import importlib
+    import random
+
+    importlib.invalidate_caches()
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()  # fresh entropy, as a fresh process would have
+    # What `python -m ipykernel_launcher ARGS` has: its sys.path without the working folder
+    # (the launcher takes it out; IPython adds "" back), its own path as argv[0].
+    import ipykernel_launcher
+
+    sys.argv = [ipykernel_launcher.__file__] + list(req["argv"][3:])
+    import gc
+
+    gc.unfreeze()
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+START_ENV: dict = {}  # the environment this zygote started with, before any import
+
+
+def main(argv: list) -> int:
+    START_ENV.update(os.environ)
+    # sys.path[0] is this package's folder: nothing may be imported from it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    address, preload = argv[1], json.loads(argv[2])
+    fonts = json.loads(argv[3]) if len(argv) > 3 else []
+    serve(address, preload, fonts, os.path.abspath(__file__))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
