@@ -186,6 +186,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._own_runtime: str | None = None
+        self.forked_pid: int | None = None  # the kernel's host pid, when it came from the zygote
         self._group: cgroups.JobGroup | None = None
         self.sandbox = SANDBOX if SANDBOX else self._standalone()
         if self.sandbox.get("no_network") or self.sandbox.get("bwrap"):
@@ -262,7 +263,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        self._fork = None
+        self._fork, self.forked_pid = None, None
         if not self.sandbox:
             return cmd
         if self.sandbox.get("bwrap"):
@@ -290,7 +291,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         try:
             holder = zygote.find_holder(self.provisioner.process.pid)
             cwd, env = sandbox_kernel_place(opts, kw.get("cwd") or os.getcwd(), kw.get("env") or os.environ)
-            zygote.request_kernel(self.sandbox["zygote"], {
+            self.forked_pid = zygote.request_kernel(self.sandbox["zygote"], {
                 "holder": holder, "argv": cmd, "cwd": cwd, "env": env, "uid": KERNEL_UID, "gid": KERNEL_UID,
                 "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")})
         except (RuntimeError, OSError, ValueError) as exc:

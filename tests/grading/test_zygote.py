@@ -1,0 +1,255 @@
+"""Kernels forked from the preloaded zygote (coursectl/grading/zygote.py) into a job's own
+bubblewrap sandbox see what a kernel that bwrap starts itself sees: the same ids, no
+capabilities, the same namespaces' kinds (their own, not the host's nor another kernel's),
+limits, control group, files, environment and sys.path. The sandbox ends with the kernel,
+its exit code reaches jupyter_client, and whatever goes wrong before the kernel starts
+falls back to the ordinary start. (The attack suites and test_warm_kernel.py run through
+the zygote as well: `course grade` uses it.)"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+
+import pytest
+
+from coursectl.grading import cgroups, sandbox, worker, zygote
+
+pytestmark = pytest.mark.skipif(sandbox.unavailable() is not None or zygote.supported() is not None,
+                                reason="needs bubblewrap and root")
+
+PROBE = r'''
+import json, os, sys, ctypes
+st = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
+info = {k: st[k].strip() for k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                                   "NoNewPrivs", "Seccomp", "Umask")}
+info["ns"] = {n: os.readlink(f"/proc/self/ns/{n}") for n in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")}
+info["cwd"] = os.getcwd()
+info["root"] = sorted(os.listdir("/"))
+info["home"] = sorted(os.listdir(os.path.expanduser("~")))
+info["env"] = dict(os.environ)
+info["path"] = sys.path
+info["argv0"] = os.path.basename(sys.argv[0])
+info["limits"] = open("/proc/self/limits").read()
+info["cgroup"] = open("/proc/self/cgroup").read()
+info["hostname"] = os.uname().nodename
+info["interfaces"] = sorted(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else None
+info["preloaded"] = "torch" in sys.modules
+info["ours"] = sorted(m for m in sys.modules if m.split(".")[0] in ("autograder", "coursectl", "sandbox", "zygote"))
+libc = ctypes.CDLL(None, use_errno=True)
+info["new_userns"] = libc.unshare(0x10000000)  # CLONE_NEWUSER: refused in both
+info["setuid0"] = libc.setuid(0)
+print("PROBE" + json.dumps(info))
+'''
+
+
+@pytest.fixture(scope="module")
+def zygote_address():
+    environ = dict(os.environ)
+    opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
+    kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
+    zygotes = zygote.Zygotes()
+    address = zygotes.address(["numpy", "torch"], kernel_env, opts["home_files"])
+    end = time.monotonic() + 120
+    while time.monotonic() < end:  # until it listens (its imports done)
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(address)
+            s.close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield address
+    zygotes.stop()
+
+
+class Kernel:
+    """A kernel started by worker.SandboxedKernelManager with `course grade`'s sandbox
+    settings (through the zygote at ``address``, or by bwrap itself without one)."""
+
+    def __init__(self, tmp_path, address: str | None, memory_mb: int = 4096):
+        runtime = tempfile.mkdtemp(prefix="krt")
+        self.saved = dict(worker.SANDBOX)
+        worker.SANDBOX.clear()
+        worker.SANDBOX.update(memory_mb=memory_mb, no_network=True, max_processes=256, runtime_dir=runtime,
+                              status_file=str(tmp_path / "kernels.jsonl"))
+        worker.SANDBOX.update(sandbox.plan(runtime), bwrap=sandbox.find_bwrap())
+        if address:
+            worker.SANDBOX["zygote"] = address
+        self.env = dict(os.environ, JUPYTER_RUNTIME_DIR=runtime)
+        self.km = worker.SandboxedKernelManager(kernel_name="python3")
+        self.kc = None
+
+    async def start(self):
+        old = os.environ.get("JUPYTER_RUNTIME_DIR")
+        os.environ["JUPYTER_RUNTIME_DIR"] = self.env["JUPYTER_RUNTIME_DIR"]
+        try:
+            await self.km.start_kernel(cwd=tempfile.gettempdir())
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_RUNTIME_DIR", None)
+            else:
+                os.environ["JUPYTER_RUNTIME_DIR"] = old
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        await self.kc.wait_for_ready(timeout=60)
+
+    async def run(self, code: str, timeout: float = 60) -> str:
+        out: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                out.append("\n".join(msg["content"]["traceback"]))
+
+        await self.kc.execute_interactive(code, output_hook=hook, timeout=timeout)
+        return "".join(out)
+
+    async def probe(self) -> dict:
+        text = await self.run(PROBE)
+        return json.loads(text[text.index("PROBE") + 5:])
+
+    async def stop(self):
+        if self.kc is not None:
+            self.kc.stop_channels()
+        await self.km.shutdown_kernel(now=True)
+        worker.SANDBOX.clear()
+        worker.SANDBOX.update(self.saved)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _probe_both(tmp_path, address):
+    out = {}
+    for name, addr in (("forked", address), ("bwrap", None)):
+        k = Kernel(tmp_path, addr)
+        await k.start()
+        try:
+            out[name] = await k.probe()
+            out[name]["forked_pid"] = k.km.forked_pid
+            out[name]["group"] = k.km._group.folders if k.km._group else None
+        finally:
+            await k.stop()
+    return out
+
+
+def test_forked_kernel_sees_what_a_bwrap_kernel_sees(tmp_path, zygote_address):
+    got = _run(_probe_both(tmp_path, zygote_address))
+    forked, plain = got["forked"], got["bwrap"]
+    assert forked["forked_pid"] and not plain["forked_pid"]  # it did come from the zygote
+    assert forked["preloaded"] and not plain["preloaded"]
+    assert forked["ours"] == plain["ours"] == []  # nothing of the grader in either kernel
+    for key in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+                "Umask", "cwd", "root", "home", "path", "argv0", "limits", "cgroup", "hostname", "interfaces",
+                "new_userns", "setuid0"):
+        assert forked[key] == plain[key], key
+    assert forked["CapEff"] == forked["CapPrm"] == forked["CapAmb"] == "0000000000000000"
+    assert forked["NoNewPrivs"] == "1" and forked["new_userns"] == -1 and forked["setuid0"] == -1
+    # Each kernel in namespaces of its own: not the host's, not the other kernel's.
+    host = {n: os.readlink(f"/proc/self/ns/{n}") for n in forked["ns"]}
+    for n in forked["ns"]:
+        assert len({forked["ns"][n], plain["ns"][n], host[n]}) == 3, n
+    # The same environment, but for the kernel's own runtime folder and what torch's
+    # preloaded import adds (a fresh kernel adds it at its own first import of torch._dynamo).
+    own = ("JUPYTER_RUNTIME_DIR", "TORCHINDUCTOR_CACHE_DIR")
+    assert {k: v for k, v in forked["env"].items() if k not in own} == \
+        {k: v for k, v in plain["env"].items() if k not in own}
+
+
+def test_forked_kernel_is_in_its_jobs_control_group(tmp_path, zygote_address):
+    if cgroups.detect().kind == "none":
+        pytest.skip("no control groups here")
+
+    async def go():
+        k = Kernel(tmp_path, zygote_address)
+        await k.start()
+        try:
+            pid, group = k.km.forked_pid, k.km._group
+            with open(f"/proc/{pid}/cgroup") as fh:
+                lines = fh.read()
+            return pid, group, lines
+        finally:
+            await k.stop()
+
+    pid, group, lines = _run(go())
+    assert pid and group is not None
+    assert any(os.path.basename(folder) in lines for folder in group.folders), (lines, group.folders)
+
+
+def test_exit_code_reaches_jupyter_client_and_the_sandbox_ends(tmp_path, zygote_address):
+    marker = "31337"  # a process the kernel leaves behind must not outlive its sandbox
+
+    async def go(address):
+        k = Kernel(tmp_path, address)
+        await k.start()
+        proc = k.km.provisioner.process
+        k.kc.execute(f"import subprocess, os\nsubprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+                     "import time; time.sleep(0.5)\nos._exit(7)")
+        end = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        code = proc.poll()
+        await k.stop()
+        return code
+
+    for address in (zygote_address, None):
+        assert _run(go(address)) == 7
+        time.sleep(0.5)
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if fh.read() == b"sleep\0" + marker.encode() + b"\0":
+                        left.append(pid)
+            except OSError:
+                pass
+        assert left == [], address
+
+
+def test_falls_back_to_the_ordinary_start(tmp_path):
+    async def go():
+        k = Kernel(tmp_path, str(tmp_path / "no-zygote-here"))
+        await k.start()
+        try:
+            return k.km.forked_pid, (await k.probe())
+        finally:
+            await k.stop()
+
+    forked_pid, info = _run(go())
+    assert forked_pid is None and not info["preloaded"]
+    assert info["CapEff"] == "0000000000000000" and info["Uid"].split()[0] == str(sandbox.KERNEL_UID)
+
+
+def test_zygote_refuses_what_is_not_a_holder_or_its_environment(zygote_address):
+    with pytest.raises(RuntimeError, match="not a sandbox's holder"):
+        zygote.request_kernel(zygote_address, {"holder": os.getpid(), "argv": KERNEL_ARGV, "env": _zygote_env(),
+                                               "cwd": "/", "uid": 1000, "gid": 1000})
+    with pytest.raises(RuntimeError, match="environment is not this zygote's"):
+        zygote.request_kernel(zygote_address, {"holder": os.getpid(), "argv": KERNEL_ARGV,
+                                               "env": dict(_zygote_env(), OMP_NUM_THREADS="97"),
+                                               "cwd": "/", "uid": 1000, "gid": 1000})
+
+
+KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher"]
+
+
+def _zygote_env() -> dict:
+    environ = dict(os.environ)
+    opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
+    return sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
+
+
+def test_preload_lists():
+    nb = {"cells": [{"cell_type": "code", "source": ["import numpy as np\n", "from torch import nn\n"]},
+                    {"cell_type": "code", "source": "import autograder\nimport matplotlib.pyplot as plt"},
+                    {"cell_type": "markdown", "source": "import pandas"}]}
+    names = zygote.preload_modules([json.dumps(nb), "not json"])
+    assert names == ["numpy", "torch", "matplotlib.pyplot"]
+    assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "torch._dynamo"]
