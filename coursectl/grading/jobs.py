@@ -37,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, unpack_tree
+from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, Tree, unpack_tree
 from . import safefs, sandbox, zygote
 
 SANDBOX_SCRIPT = sandbox.__file__
@@ -110,15 +110,30 @@ def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, ask
     child_main(job, workdir, runtime, bwrap, asked, turn, zygote_address)
 
 
-def _zygote_for(job: GradeJob, env: dict[str, str]) -> str | None:
-    """The socket of the zygote (zygote.py) whose kernels suit this job, or None: where
-    zygotes cannot be used here, or COURSE_NO_ZYGOTE=1 says not to."""
+def _with_threads(env: dict[str, str]) -> dict[str, str]:
+    """A job's environment as grade_job runs it: math-library thread counts set."""
+    env = dict(env)
+    for var, value in thread_env(_worker_slots()).items():
+        env.setdefault(var, value)
+    return env
+
+
+def warm_zygote(source: Tree, env: dict[str, str]) -> None:
+    """Start now the zygote that jobs with this ``source`` and ``env`` will use (the
+    local pool, as a run starts: its imports overlap with the run's preparation)."""
+    _zygote_for(source, _with_threads(env))
+
+
+def _zygote_for(source: Tree, env: dict[str, str]) -> str | None:
+    """The socket of the zygote (zygote.py) whose kernels suit jobs of this assignment
+    (its ``source`` notebooks) and environment, or None: where zygotes cannot be used
+    here, or COURSE_NO_ZYGOTE=1 says not to."""
     environ = dict(os.environ, **env, NBGRADER_EXECUTION="autograde")  # as nbgrader's Autograde sets it
     if environ.get("COURSE_NO_ZYGOTE") == "1" or zygote.supported() is not None:
         return None
     opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
     kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
-    texts = [data.decode("utf-8", "replace") for rel, (_, data) in sorted(job.source.items())
+    texts = [data.decode("utf-8", "replace") for rel, (_, data) in sorted(source.items())
              if rel.endswith(".ipynb") and "/" not in rel]
     return zygote.ZYGOTES.address(zygote.preload_modules(texts), kernel_env, opts["home_files"])
 
@@ -332,9 +347,7 @@ def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
         bwrap, line = _sandbox_here(job.limits.no_network)
         if not bwrap:
             return JobResult.failed(job.student, f"the grading machine {_where()} cannot start the sandbox: {line}")
-    env = dict(job.env)
-    for var, value in thread_env(_worker_slots()).items():
-        env.setdefault(var, value)
+    env = _with_threads(job.env)
     job = GradeJob(**{**job.__dict__, "env": env})
     workdir = Path(tempfile.mkdtemp(prefix=f"grade-{job.student[:20]}-"))
     # The kernel's connection file and sockets: the one host folder a sandboxed kernel
@@ -351,7 +364,7 @@ def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
             turn.slots.wait_for_cells(timeout=float(job.limits.timeout))
         ctx = _context()
         ours, theirs = ctx.Pipe() if turn.slots is not None else (None, None)
-        zygote_address = _zygote_for(job, env) if bwrap else None
+        zygote_address = _zygote_for(job.source, env) if bwrap else None
         proc = ctx.Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time(), theirs,
                                                     zygote_address),
                            daemon=True)

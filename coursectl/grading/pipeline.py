@@ -167,6 +167,9 @@ class GradingPipeline:
             raise CourseError(str(exc)) from None
         try:
             self._check_sandbox()
+            self.source = pack_tree(self.course / "source" / self.assignment)
+            if self.opts.sandbox:
+                self.runner.warm(self.source, self.runner.job_env())
             threading.Thread(target=report.preload_plotting, daemon=True).start()
             self.db_url, self.course_id = course_settings(self.course)
             self.db_url = self.opts.db_url or self.db_url
@@ -234,7 +237,7 @@ class GradingPipeline:
         from . import gradebook, staging
 
         config_text = (self.course / "nbgrader_config.py").read_text(encoding="utf-8")
-        source = pack_tree(self.course / "source" / self.assignment)
+        source = self.source
         limits = Limits(timeout=self.timeout, cell_timeout=self.opts.cell_timeout,
                         memory_mb=self.memory_mb or None, max_output_bytes=self.opts.max_output_bytes,
                         no_network=self.opts.isolate_network, max_processes=self.max_processes or None)

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 from . import jobs
-from .model import GradeJob, JobResult
+from .model import GradeJob, JobResult, Tree
 
 DEFAULT_TRIES = 3          # runs of one job on workers that died under it, then it fails
 CONNECT_TIMEOUT_S = 10     # reaching a scheduler
@@ -127,6 +127,10 @@ class LocalRunner:
     def probe_sandbox(self, no_network: bool) -> tuple[str | None, str]:
         return jobs.probe_sandbox(no_network=no_network, remember=True)
 
+    def warm(self, source: Tree, env: dict[str, str]) -> None:
+        """Start the kernels' zygote (zygote.py) for these jobs now, beside the staging."""
+        jobs.warm_zygote(source, env)
+
     def submit(self, job: GradeJob):
         if self.slots is None:
             return self.pool.submit(jobs.grade_job, job)
@@ -177,6 +181,9 @@ class DaskRunner:
             return {**jobs.thread_env(self.workers), **course_env(remote=False)}
         # Elsewhere each worker sets thread counts for its own cores (jobs.grade_job).
         return course_env(remote=True)
+
+    def warm(self, source: Tree, env: dict[str, str]) -> None:
+        """Nothing to start here: each worker starts its zygote with its first job."""
 
     def probe_sandbox(self, no_network: bool) -> tuple[str | None, str]:
         """Can a worker start the sandbox? (Each worker checks again before its jobs.)"""

@@ -70,9 +70,10 @@ TURN: list = []
 # Trusted start-up code: run silently (no history, no execution count, no names left in
 # the namespace) in each fresh kernel before the submission's first cell, so the
 # notebook's own imports of these modules take no time. Which modules: those the
-# instructor's source notebook imports, of the packages below (the hidden grader packages
-# are never among them, and cannot be imported in the sandbox anyway). Like the kernel's
-# start, it does not count against the submission's wall-clock limit.
+# instructor's source notebook imports, of zygote.PRELOAD_PACKAGES (the hidden grader
+# packages are never among them, and cannot be imported in the sandbox anyway). Like the
+# kernel's start, it does not count against the submission's wall-clock limit. A kernel
+# forked from the zygote (zygote.py) has them already: the code then only finds them.
 PRELOAD_CODE = """\
 def __course_grader_preload():
     import importlib

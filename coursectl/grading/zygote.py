@@ -4,33 +4,42 @@ A sandboxed kernel that starts from nothing spends 2 to 3 s of CPU importing tor
 the torch._dynamo that its first optimiser pulls in), numpy, matplotlib, ipykernel and the
 course's packages, on every submission: on two cores, a third of what grading costs. So
 `course grade`, where it runs as root, starts one zygote per assignment (and kernel
-environment): a plain Python process, run as a script that imports only the standard
-library of this package, that imports those modules once and then forks one kernel per
-request. Nothing of a job ever enters the zygote: it accepts a connection and forks, and
+environment): this file run as a plain script (the standard library, nothing else of this
+package), which imports those modules once and then forks one kernel per request. Nothing of a job ever enters the zygote: it accepts a connection and forks, and
 only the child reads the request.
 
 Each kernel still gets a sandbox of its own, made by the same launcher and bwrap command
 as before (sandbox.py, with the job's control group and limits), except that bwrap runs a
-tiny *holder* as the sandbox's PID 1 instead of the kernel. The zygote's child then:
+tiny *holder* (HOLDER_CODE) instead of the kernel. The zygote's child then:
 
-1. applies the job's limits as the launcher does (its control group, RLIMIT_CORE and
+1. checks the request (the zygote's own kernel environment, an ipykernel command, a pid
+   that runs exactly the holder's command line: bwrap exec's it once the sandbox is built);
+2. applies the job's limits as the launcher does (its control group, RLIMIT_CORE and
    RLIMIT_AS) while it still sees the host;
-2. joins the holder's IPC, UTS, network, cgroup, PID, mount and (last) user namespaces
-   (setns: it is the host's root, which has rights over them all) and forks, so that the kernel is a process of
-   the sandbox's PID namespace; the child exits, and the holder becomes the kernel's
-   parent, reaps it, and ends the sandbox when it ends (as bwrap's own init does);
-3. in the kernel process: a new session, the holder's stdio, no capabilities (effective,
-   permitted, inheritable, ambient and bounding sets emptied), no new privileges, the
-   sandbox's uid and gid, the holder's umask, every other file descriptor closed, the
-   working folder, environment, ``sys.path`` and ``sys.argv`` that `python -m
-   ipykernel_launcher` would have there; then ipykernel starts.
+3. joins the holder's IPC, UTS, network, cgroup, PID, mount and (last) user namespaces
+   (setns: it is the host's root, which has rights over them all), checks that it sees the
+   sandbox's files and not the host's, and forks: the kernel is a process of the sandbox's
+   PID namespace. The child stays, outside that namespace and without privileges, as the
+   kernel's parent: it reaps it and writes its exit code to the holder's stdin; the holder
+   exits with it, bwrap's init ends the whole sandbox, and jupyter_client sees the code;
+4. in the kernel process: a new session, /dev/null and the holder's stdout and stderr, no
+   capabilities (effective, permitted, inheritable, ambient; the bounding set cut to the
+   holder's), no new privileges, the sandbox's uid and gid, the holder's umask, every
+   other file descriptor closed, the working folder, environment, ``sys.path`` and
+   ``sys.argv`` that `python -m ipykernel_launcher` would have there; then ipykernel.
 
 tests/grading/test_zygote.py compares what such a kernel sees with what a kernel started
 by bwrap sees (ids, capabilities, namespaces, limits, files, environment, ``sys.path``),
 and the attack suites run through it unchanged. Anything that goes wrong before the kernel
 starts makes the kernel manager fall back to the ordinary start (worker.py).
 
-Run as ``python zygote.py SOCKET PRELOAD_JSON``: the environment it is started with is the
+What differs, knowingly: the kernel's own pid and parent (its parent is outside the PID
+namespace, so ``os.getppid()`` is 0), it leads its own session, the modules are imported
+before the kernel starts (as with worker.PRELOAD_CODE, plus torch._dynamo), and their
+memory is shared copy-on-write with the zygote, so the job's control group is not charged
+for pages the kernel never writes.
+
+Run as ``python zygote.py SOCKET PRELOAD_JSON FONTS_JSON`` (by ``Zygotes``): the environment it is started with is the
 kernel environment of its jobs (a request with another one is refused); it exits when its
 standard input closes (the process that started it is gone).
 """

@@ -383,11 +383,13 @@ if pid == 0:
         os._exit(0)
 print("hog child status", os.waitpid(pid, 0)[1])
 """,
-    # 1 GB of shared memory (fits the cap), then every tmpfs of the sandbox filled to its
-    # size (/dev/shm, /tmp, HOME, the working folder: 832 MB), which does not fit.
+    # 1.25 GB of shared memory (fits the cap), then every tmpfs of the sandbox filled to
+    # its size (/dev/shm, /tmp, HOME, the working folder: 832 MB), which does not fit, even
+    # without the kernel's own memory (a kernel forked from the zygote shares the preloaded
+    # modules' pages, which the job's group is not charged for).
     "shm": """import os
 ballast = os.memfd_create("ballast")
-for _ in range(64):
+for _ in range(80):
     os.write(ballast, b"x" * (16 * 2**20))
 filled = 0
 for folder in ("/dev/shm", "/tmp", os.path.expanduser("~"), os.getcwd()):
