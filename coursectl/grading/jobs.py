@@ -104,10 +104,10 @@ def probe_sandbox(no_network: bool = True, remember: bool = False) -> tuple[str 
 
 
 def _run_child(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, asked: float = 0.0,
-               turn=None, zygote_address: str | None = None) -> None:
+               turn=None, zygote: tuple[str, int] | None = None) -> None:
     from .worker import child_main  # already imported in the fork server
 
-    child_main(job, workdir, runtime, bwrap, asked, turn, zygote_address)
+    child_main(job, workdir, runtime, bwrap, asked, turn, zygote)
 
 
 def _with_threads(env: dict[str, str]) -> dict[str, str]:
@@ -124,8 +124,8 @@ def warm_zygote(source: Tree, env: dict[str, str]) -> None:
     _zygote_for(source, _with_threads(env))
 
 
-def _zygote_for(source: Tree, env: dict[str, str]) -> str | None:
-    """The socket of the zygote (zygote.py) whose kernels suit jobs of this assignment
+def _zygote_for(source: Tree, env: dict[str, str]) -> tuple[str, int] | None:
+    """(socket, pid) of the zygote (zygote.py) whose kernels suit jobs of this assignment
     (its ``source`` notebooks) and environment, or None: where zygotes cannot be used
     here, or COURSE_NO_ZYGOTE=1 says not to."""
     environ = dict(os.environ, **env, NBGRADER_EXECUTION="autograde")  # as nbgrader's Autograde sets it
@@ -364,9 +364,9 @@ def _grade_job(job: GradeJob, start: float, turn: _Turn) -> JobResult:
             turn.slots.wait_for_cells(timeout=float(job.limits.timeout))
         ctx = _context()
         ours, theirs = ctx.Pipe() if turn.slots is not None else (None, None)
-        zygote_address = _zygote_for(job.source, env) if bwrap else None
+        kernels_from = _zygote_for(job.source, env) if bwrap else None
         proc = ctx.Process(target=_run_child, args=(job, str(workdir), runtime, bwrap, time.time(), theirs,
-                                                    zygote_address),
+                                                    kernels_from),
                            daemon=True)
         with _LOCK:
             _RUNNING[str(workdir)] = proc

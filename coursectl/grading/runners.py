@@ -183,7 +183,11 @@ class DaskRunner:
         return course_env(remote=True)
 
     def warm(self, source: Tree, env: dict[str, str]) -> None:
-        """Nothing to start here: each worker starts its zygote with its first job."""
+        """Start each worker's kernels' zygote (zygote.py) now, beside the staging."""
+        try:
+            self.client.run(jobs.warm_zygote, source, env, wait=False)
+        except Exception:  # a worker that cannot: it starts one with its first job
+            pass
 
     def probe_sandbox(self, no_network: bool) -> tuple[str | None, str]:
         """Can a worker start the sandbox? (Each worker checks again before its jobs.)"""

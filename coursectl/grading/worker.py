@@ -273,6 +273,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.kernel_spec.interrupt_mode = "message"
         opts = dict(self.sandbox, **self._make_group())
         opts.pop("zygote", None)
+        opts.pop("zygote_pid", None)
         if self.sandbox.get("zygote") and self.sandbox.get("bwrap") and cmd[:3] == [sys.executable, "-m",
                                                                                     "ipykernel_launcher"]:
             # The sandbox's PID 1 is a holder; the kernel comes forked from the zygote.
@@ -294,7 +295,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             cwd, env = sandbox_kernel_place(opts, kw.get("cwd") or os.getcwd(), kw.get("env") or os.environ)
             self.forked_pid = zygote.request_kernel(self.sandbox["zygote"], {
                 "holder": holder, "argv": cmd, "cwd": cwd, "env": env, "uid": KERNEL_UID, "gid": KERNEL_UID,
-                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")})
+                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")}, pid=self.sandbox.get("zygote_pid"))
         except (RuntimeError, OSError, ValueError) as exc:
             # Not forked: the ordinary start, in the same control group.
             self.log.warning("kernel not forked from the preloaded process (%s): starting it afresh", exc)
@@ -647,12 +648,13 @@ def _die_with_parent() -> None:
 
 
 def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job_started: float = 0.0,
-               turn=None, zygote_address: str | None = None) -> None:
+               turn=None, kernels_from: tuple[str, int] | None = None) -> None:
     """Entry point of the forked grading process. ``workdir`` holds the scratch course
     (see jobs.write_scratch_course); ``runtime`` is the kernel's own folder; ``bwrap``
     is bubblewrap's path, or None to run the kernel unsandboxed; ``job_started`` the
     time.time() at which the parent asked for this process (for the timings); ``turn``
-    the pipe on which to wait for a cell slot once the kernel is ready (see TURN)."""
+    the pipe on which to wait for a cell slot once the kernel is ready (see TURN);
+    ``kernels_from`` the (socket, pid) of the zygote to fork kernels from (zygote.py)."""
     _die_with_parent()
     TIMINGS.clear()
     TURN[:] = [turn] if turn is not None else []
@@ -671,8 +673,8 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job
     if bwrap:
         # The kernel's working folder gets the files of autograded/<student>/<assignment>/.
         SANDBOX.update(sandbox_plan(runtime, files_from=str(work / "course" / "autograded")), bwrap=bwrap)
-        if zygote_address:
-            SANDBOX["zygote"] = zygote_address  # kernels forked preloaded (zygote.py)
+        if kernels_from:  # kernels forked preloaded from this zygote (zygote.py): (socket, pid)
+            SANDBOX["zygote"], SANDBOX["zygote_pid"] = kernels_from
     try:
         result = autograde_here(job, work / "course")
     except BaseException as exc:

@@ -170,10 +170,11 @@ def find_holder(launcher_pid: int, timeout: float = 30.0) -> int:
     raise RuntimeError(f"no sandbox holder after {timeout:.0f} s")
 
 
-def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S) -> int:
-    """Ask the zygote at ``address`` for a kernel in the sandbox of ``request['holder']``;
-    the kernel's host pid. RuntimeError (why) if the zygote is not there or refused."""
-    sock = _connect(address, timeout)
+def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S, pid: int | None = None) -> int:
+    """Ask the zygote at ``address`` (process ``pid``) for a kernel in the sandbox of
+    ``request['holder']``; the kernel's host pid. RuntimeError (why) if the zygote is not
+    there or refused."""
+    sock = _connect(address, timeout, pid)
     try:
         body = json.dumps(request).encode()
         sock.sendall(struct.pack("!I", len(body)) + body)
@@ -193,10 +194,10 @@ def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S
     return int(answer["pid"])
 
 
-def _connect(address: str, timeout: float) -> socket.socket:
+def _connect(address: str, timeout: float, pid: int | None = None) -> socket.socket:
     """A connection to the zygote; while it is still importing (its socket is bound but
-    not listening) wait for it, up to ``timeout``: the modules are faster to get there
-    than to import again beside it."""
+    not listening) wait for it, up to ``timeout``, while its process ``pid`` lives: the
+    modules are faster to get there than to import again beside it."""
     end = time.monotonic() + timeout
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -208,6 +209,8 @@ def _connect(address: str, timeout: float) -> socket.socket:
             sock.close()
             if time.monotonic() > end:
                 raise RuntimeError(f"the preloaded kernel process was not ready after {timeout:.0f} s") from None
+            if pid is not None and not os.path.exists(f"/proc/{pid}"):
+                raise RuntimeError("the preloaded kernel process has ended") from None
             time.sleep(0.02)
         except OSError as exc:  # gone (its socket with it) or never there
             sock.close()
@@ -232,50 +235,70 @@ def zygote_env(kernel_env: dict) -> dict:
 
 class Zygotes:
     """The zygotes of this process (the one that runs jobs.grade_job): one per preload
-    list and kernel environment, started on first use, in the background: until its
-    socket exists, kernels start the ordinary way. They end with this process."""
+    list and kernel environment, started on first use, in the background (kernels wait
+    for it: _connect), at most MAX_ZYGOTES at once (the least recently used goes). They
+    end with this process."""
+
+    MAX_ZYGOTES = 3  # each holds torch and the rest in memory (about 0.5 GB)
 
     def __init__(self):
         import threading
 
         self._lock = threading.Lock()
-        self._running: dict = {}
+        self._running: dict = {}  # key -> (process, address), least recently used first
         self._folder: str | None = None
+        self._started = 0
 
-    def address(self, preload: list, env: dict, font_files: list) -> str | None:
-        """The socket of the zygote for these modules and environment (starting it if
+    def address(self, preload: list, env: dict, font_files: list) -> tuple[str, int] | None:
+        """(socket, pid) of the zygote for these modules and environment (starting it if
         needed), or None where zygotes cannot be used here."""
         if supported() is not None:
             return None
         key = json.dumps([preload, sorted(zygote_env(env).items())])
         with self._lock:
-            proc, address = self._running.get(key, (None, None))
-            if proc is not None and proc.poll() is None:
-                return address
-            import subprocess
-            import tempfile
-
-            if self._folder is None:
-                self._folder = tempfile.mkdtemp(prefix="zyg")  # 0700: no kernel can reach it
-                import atexit
-
-                atexit.register(self.stop)
-            address = os.path.join(self._folder, f"z{len(self._running)}")
-            proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), address, json.dumps(preload),
-                                     json.dumps(font_files)], stdin=subprocess.PIPE, env=zygote_env(env),
-                                    cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc, address = self._running.pop(key, (None, None))
+            if proc is None or proc.poll() is not None:
+                if proc is not None:
+                    self._end(proc, address)
+                while len(self._running) >= self.MAX_ZYGOTES:
+                    self._end(*self._running.pop(next(iter(self._running))))
+                proc, address = self._start(preload, env, font_files)
             self._running[key] = (proc, address)
-            return address
+            return address, proc.pid
+
+    def _start(self, preload: list, env: dict, font_files: list):
+        import subprocess
+        import tempfile
+
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="zyg")  # 0700: no kernel can reach it
+            import atexit
+
+            atexit.register(self.stop)
+        self._started += 1
+        address = os.path.join(self._folder, f"z{self._started}")
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), address, json.dumps(preload),
+                                 json.dumps(font_files)], stdin=subprocess.PIPE, env=zygote_env(env),
+                                cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return proc, address
+
+    @staticmethod
+    def _end(proc, address: str) -> None:
+        try:
+            proc.stdin.close()
+            proc.kill()
+            proc.wait(timeout=5)
+        except Exception:
+            pass
+        try:
+            os.unlink(address)  # a kernel manager still asking falls back at once
+        except OSError:
+            pass
 
     def stop(self) -> None:
         with self._lock:
-            for proc, _ in self._running.values():
-                try:
-                    proc.stdin.close()
-                    proc.kill()
-                    proc.wait(timeout=5)
-                except Exception:
-                    pass
+            for proc, address in self._running.values():
+                self._end(proc, address)
             self._running.clear()
             if self._folder:
                 import shutil

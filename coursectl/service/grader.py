@@ -182,6 +182,8 @@ class AttemptGrader:
                                 (self.course / "nbgrader_config.py").read_text(encoding="utf-8"),
                                 list(definition))
             self._prepared[assignment] = prepared
+            if self.options.sandbox:  # the assignment's kernels' zygote (zygote.py), kept for the service's life
+                self.runner.warm(prepared.source, self.runner.job_env())
             return prepared
 
     def grade(self, *, assignment: str, student: str, notebook: bytes, filename: str) -> Verdict:

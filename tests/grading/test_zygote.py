@@ -53,7 +53,7 @@ def zygote_address():
     opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
     kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
     zygotes = zygote.Zygotes()
-    address = zygotes.address(["numpy", "torch"], kernel_env, opts["home_files"])
+    address, pid = zygotes.address(["numpy", "torch"], kernel_env, opts["home_files"])
     end = time.monotonic() + 120
     while time.monotonic() < end:  # until it listens (its imports done)
         s = socket.socket(socket.AF_UNIX)
@@ -63,7 +63,7 @@ def zygote_address():
             break
         except OSError:
             time.sleep(0.1)
-    yield address
+    yield address, pid
     zygotes.stop()
 
 
@@ -71,7 +71,7 @@ class Kernel:
     """A kernel started by worker.SandboxedKernelManager with `course grade`'s sandbox
     settings (through the zygote at ``address``, or by bwrap itself without one)."""
 
-    def __init__(self, tmp_path, address: str | None, memory_mb: int = 4096):
+    def __init__(self, tmp_path, address: tuple[str, int] | None, memory_mb: int = 4096):
         runtime = tempfile.mkdtemp(prefix="krt")
         self.saved = dict(worker.SANDBOX)
         worker.SANDBOX.clear()
@@ -79,7 +79,7 @@ class Kernel:
                               status_file=str(tmp_path / "kernels.jsonl"))
         worker.SANDBOX.update(sandbox.plan(runtime), bwrap=sandbox.find_bwrap())
         if address:
-            worker.SANDBOX["zygote"] = address
+            worker.SANDBOX["zygote"], worker.SANDBOX["zygote_pid"] = address
         self.env = dict(os.environ, JUPYTER_RUNTIME_DIR=runtime)
         self.km = worker.SandboxedKernelManager(kernel_name="python3")
         self.kc = None
@@ -215,7 +215,7 @@ def test_exit_code_reaches_jupyter_client_and_the_sandbox_ends(tmp_path, zygote_
 
 def test_falls_back_to_the_ordinary_start(tmp_path):
     async def go():
-        k = Kernel(tmp_path, str(tmp_path / "no-zygote-here"))
+        k = Kernel(tmp_path, (str(tmp_path / "no-zygote-here"), None))
         await k.start()
         try:
             return k.km.forked_pid, (await k.probe())
@@ -229,10 +229,10 @@ def test_falls_back_to_the_ordinary_start(tmp_path):
 
 def test_zygote_refuses_what_is_not_a_holder_or_its_environment(zygote_address):
     with pytest.raises(RuntimeError, match="not a sandbox's holder"):
-        zygote.request_kernel(zygote_address, {"holder": os.getpid(), "argv": KERNEL_ARGV, "env": _zygote_env(),
+        zygote.request_kernel(zygote_address[0], {"holder": os.getpid(), "argv": KERNEL_ARGV, "env": _zygote_env(),
                                                "cwd": "/", "uid": 1000, "gid": 1000})
     with pytest.raises(RuntimeError, match="environment is not this zygote's"):
-        zygote.request_kernel(zygote_address, {"holder": os.getpid(), "argv": KERNEL_ARGV,
+        zygote.request_kernel(zygote_address[0], {"holder": os.getpid(), "argv": KERNEL_ARGV,
                                                "env": dict(_zygote_env(), OMP_NUM_THREADS="97"),
                                                "cwd": "/", "uid": 1000, "gid": 1000})
 
