@@ -116,7 +116,11 @@ class AssignmentSuite:
             student = f"mutants{i:02d}"
             submit(course, student, a, self.with_mutants(group), name=name)
             expected[student] = set().union(*(m.loses for m in group))
-        nbgrader(course, "autograde", a, "--force", timeout=3600)
+        # Kernels forked from a preloaded process (SandboxedKernelManager.preloaded, as `course
+        # grade` starts them): the same sandbox and verdicts (tests/grading/test_zygote.py), without
+        # importing torch again for each of the class's notebooks. The attack suite grades
+        # with plain nbgrader's defaults.
+        nbgrader(course, "autograde", a, "--force", "--SandboxedKernelManager.preloaded=True", timeout=3600)
         nbgrader(course, "generate_feedback", a, "--force")
         return course, expected, groups
 

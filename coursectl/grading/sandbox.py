@@ -321,6 +321,8 @@ def bwrap_command(opts: dict, cmd: list[str], cwd: str, environ) -> list[str]:
     if allowed:
         for path, rel in _assignment_files(real_cwd):
             args += ["--ro-bind", path, f"{workdir}/{rel}"]
+    if opts.get("as_pid_1"):
+        args.append("--as-pid-1")  # zygote.py's holder: the forked kernel's parent, as bwrap's init is
     args += ["--chdir", workdir, "--clearenv"]
     for key, value in sorted(kernel_env(environ, opts, workdir).items()):
         args += ["--setenv", key, value]

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -184,6 +183,10 @@ class SandboxedKernelManager(AsyncKernelManager):
                             help="processes and threads of a kernel started by plain nbgrader, all "
                                  "together (0: no cap)").tag(config=True)
 
+    preloaded = Bool(False, help="plain nbgrader, where it runs as root: fork each kernel from a process that "
+                                 "has imported what the assignment's source notebooks import (zygote.py), as "
+                                 "`course grade` does").tag(config=True)
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._own_runtime: str | None = None
@@ -207,7 +210,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                                "to run it unsandboxed at your own risk.")
         self._own_runtime = tempfile.mkdtemp(prefix="krt")
         return dict(sandbox_plan(self._own_runtime), bwrap=bwrap, memory_mb=self.memory_mb or None,
-                    max_processes=self.max_processes or None, no_network=True)
+                    max_processes=self.max_processes or None, no_network=True,
+                    preloaded=self.preloaded and zygote.supported() is None)
 
     async def _async_pre_start_kernel(self, **kw):
         cwd = kw.get("cwd")
@@ -215,6 +219,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             # nbgrader runs the kernel in autograded/<student>/<assignment>/: its files only.
             up = Path(cwd).resolve().parents[1] if len(Path(cwd).resolve().parents) > 1 else None
             self.sandbox["files_from"] = str(up) if up is not None and up.name == "autograded" else None
+            if self.sandbox.get("preloaded"):  # what course/source/<assignment>/ imports
+                source = up.parent / "source" / Path(cwd).resolve().name if self.sandbox["files_from"] else None
+                self._preload = preload_modules(source) if source is not None and source.is_dir() else []
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
@@ -272,13 +279,13 @@ class SandboxedKernelManager(AsyncKernelManager):
             # namespace: interrupt (cell timeouts) with a message on the control channel.
             self.kernel_spec.interrupt_mode = "message"
         opts = dict(self.sandbox, **self._make_group())
-        opts.pop("zygote", None)
-        opts.pop("zygote_pid", None)
-        if self.sandbox.get("zygote") and self.sandbox.get("bwrap") and cmd[:3] == [sys.executable, "-m",
-                                                                                    "ipykernel_launcher"]:
+        for key in ("zygote", "zygote_pid", "preloaded"):
+            opts.pop(key, None)
+        forks = self.sandbox.get("zygote") or self.sandbox.get("preloaded")
+        if forks and self.sandbox.get("bwrap") and cmd[:3] == [sys.executable, "-m", "ipykernel_launcher"]:
             # The sandbox's PID 1 is a holder; the kernel comes forked from the zygote.
             self._fork = (cmd, opts)
-            return self._launcher(opts, zygote.holder_command())
+            return self._launcher(dict(opts, as_pid_1=True), zygote.holder_command())
         return self._launcher(opts, cmd)
 
     @staticmethod
@@ -288,14 +295,21 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if not getattr(self, "_fork", None):
             return await super()._async_launch_kernel(kernel_cmd, **kw)
-        await super()._async_launch_kernel(kernel_cmd, **dict(kw, stdin=subprocess.PIPE))  # the holder's
+        await super()._async_launch_kernel(kernel_cmd, **kw)
         cmd, opts = self._fork
         try:
             holder = zygote.find_holder(self.provisioner.process.pid)
             cwd, env = sandbox_kernel_place(opts, kw.get("cwd") or os.getcwd(), kw.get("env") or os.environ)
-            self.forked_pid = zygote.request_kernel(self.sandbox["zygote"], {
+            address, pid = self.sandbox.get("zygote"), self.sandbox.get("zygote_pid")
+            if not address:  # plain nbgrader: this process's own zygote for these kernels
+                found = zygote.ZYGOTES.address(getattr(self, "_preload", []), env, self.sandbox.get("home_files", []))
+                if found is None:
+                    raise RuntimeError(zygote.supported() or "no zygote")
+                address, pid = found
+            zygote.request_kernel(address, {
                 "holder": holder, "argv": cmd, "cwd": cwd, "env": env, "uid": KERNEL_UID, "gid": KERNEL_UID,
-                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")}, pid=self.sandbox.get("zygote_pid"))
+                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")}, pid=pid)
+            self.forked_pid = zygote.kernel_of(holder)
         except (RuntimeError, OSError, ValueError) as exc:
             # Not forked: the ordinary start, in the same control group.
             self.log.warning("kernel not forked from the preloaded process (%s): starting it afresh", exc)

@@ -10,7 +10,8 @@ only the child reads the request.
 
 Each kernel still gets a sandbox of its own, made by the same launcher and bwrap command
 as before (sandbox.py, with the job's control group and limits), except that bwrap runs a
-tiny *holder* (HOLDER_CODE) instead of the kernel. The zygote's child then:
+tiny *holder* (HOLDER_CODE) as the sandbox's PID 1 (--as-pid-1) instead of the kernel.
+The zygote's child then:
 
 1. checks the request (the zygote's own kernel environment, an ipykernel command, a pid
    that runs exactly the holder's command line: bwrap exec's it once the sandbox is built);
@@ -18,10 +19,11 @@ tiny *holder* (HOLDER_CODE) instead of the kernel. The zygote's child then:
    RLIMIT_AS) while it still sees the host;
 3. joins the holder's IPC, UTS, network, cgroup, PID, mount and (last) user namespaces
    (setns: it is the host's root, which has rights over them all), checks that it sees the
-   sandbox's files and not the host's, and forks: the kernel is a process of the sandbox's
-   PID namespace. The child stays, outside that namespace and without privileges, as the
-   kernel's parent: it reaps it and writes its exit code to the holder's stdin; the holder
-   exits with it, bwrap's init ends the whole sandbox, and jupyter_client sees the code;
+   sandbox's files and not the host's, and forks twice: the first child is a process of
+   the sandbox's PID namespace; it forks the kernel and exits, so the kernel, orphaned in
+   that namespace, is adopted by the holder. The holder reaps it (and any orphan, as
+   bwrap's init does) and exits with its exit code: the whole sandbox ends with the
+   kernel, and jupyter_client sees the code, as when bwrap runs the kernel itself;
 4. in the kernel process: a new session, /dev/null and the holder's stdout and stderr, no
    capabilities (effective, permitted, inheritable, ambient; the bounding set cut to the
    holder's), no new privileges, the sandbox's uid and gid, the holder's umask, every
@@ -33,15 +35,14 @@ by bwrap sees (ids, capabilities, namespaces, limits, files, environment, ``sys.
 and the attack suites run through it unchanged. Anything that goes wrong before the kernel
 starts makes the kernel manager fall back to the ordinary start (worker.py).
 
-What differs, knowingly: the kernel's own pid and parent (its parent is outside the PID
-namespace, so ``os.getppid()`` is 0), it leads its own session, the modules are imported
-before the kernel starts (as with worker.PRELOAD_CODE, plus torch._dynamo), and their
-memory is shared copy-on-write with the zygote, so the job's control group is not charged
-for pages the kernel never writes.
+What differs, knowingly: the kernel's pid (3, not 2: the holder is 1), it leads its own
+session, the modules are imported before the kernel starts (as with worker.PRELOAD_CODE,
+plus torch._dynamo), and their memory is shared copy-on-write with the zygote, so the
+job's control group is not charged for pages the kernel never writes.
 
-Run as ``python zygote.py SOCKET PRELOAD_JSON FONTS_JSON`` (by ``Zygotes``): the environment it is started with is the
-kernel environment of its jobs (a request with another one is refused); it exits when its
-standard input closes (the process that started it is gone).
+Run as ``python zygote.py SOCKET PRELOAD_JSON FONTS_JSON`` (by ``Zygotes``): the environment
+it is started with is the kernel environment of its jobs (a request with another one is
+refused); it exits when its standard input closes (the process that started it is gone).
 """
 from __future__ import annotations
 
@@ -73,14 +74,29 @@ PER_KERNEL_ENV = ("PWD", "JUPYTER_RUNTIME_DIR")
 REPLY_TIMEOUT_S = 30.0
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}  # where the zygote is used (supported())
 
-# What bwrap runs in a forked kernel's sandbox instead of the kernel: wait for one line on
-# stdin, the kernel's exit code (written by the process that forked the kernel, its parent,
-# when it reaps it), and exit with it, so that bwrap's init ends the whole sandbox and
-# jupyter_client sees the code, as when bwrap runs the kernel itself.
+# What bwrap runs as PID 1 of a forked kernel's sandbox (--as-pid-1) instead of the kernel:
+# wait for the kernel to arrive as its child (its first), reap whatever ends (orphans come
+# here, as to bwrap's own init), and exit with the kernel's exit code when it ends, so that
+# the whole sandbox ends and jupyter_client sees the code, as when bwrap runs the kernel.
 HOLDER_CODE = """\
-import os, sys
-line = sys.stdin.buffer.readline().strip()
-os._exit(int(line) if line.isdigit() else 1)
+import os, time
+kids = []
+while not kids:
+    try:
+        with open('/proc/1/task/1/children') as fh:
+            kids = fh.read().split()
+    except OSError:
+        pass
+    time.sleep(0 if kids else 0.002)
+kernel = int(kids[0])
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        os._exit(1)
+    if pid == kernel:
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(code if code >= 0 else 128 - code)
 """
 
 
@@ -170,10 +186,10 @@ def find_holder(launcher_pid: int, timeout: float = 30.0) -> int:
     raise RuntimeError(f"no sandbox holder after {timeout:.0f} s")
 
 
-def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S, pid: int | None = None) -> int:
+def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S, pid: int | None = None) -> None:
     """Ask the zygote at ``address`` (process ``pid``) for a kernel in the sandbox of
-    ``request['holder']``; the kernel's host pid. RuntimeError (why) if the zygote is not
-    there or refused."""
+    ``request['holder']``; once this returns, the kernel is the holder's child.
+    RuntimeError (why) if the zygote is not there or refused."""
     sock = _connect(address, timeout, pid)
     try:
         body = json.dumps(request).encode()
@@ -189,9 +205,23 @@ def request_kernel(address: str, request: dict, timeout: float = REPLY_TIMEOUT_S
     finally:
         sock.close()
     answer = json.loads(reply or b'{"error": "no answer"}')
-    if "pid" not in answer:
+    if not answer.get("ok"):
         raise RuntimeError(answer.get("error", "refused"))
-    return int(answer["pid"])
+
+
+def kernel_of(holder: int, timeout: float = 5.0) -> int | None:
+    """The host pid of the kernel the holder ``holder`` adopted (its first child)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{holder}/task/{holder}/children") as fh:
+                kids = fh.read().split()
+        except OSError:
+            return None
+        if kids:
+            return int(kids[0])
+        time.sleep(0.005)
+    return None
 
 
 def _connect(address: str, timeout: float, pid: int | None = None) -> socket.socket:
@@ -205,16 +235,27 @@ def _connect(address: str, timeout: float, pid: int | None = None) -> socket.soc
         try:
             sock.connect(address)
             return sock
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, FileNotFoundError) as exc:  # not listening yet, or not bound yet
             sock.close()
+            if isinstance(exc, FileNotFoundError) and pid is None:
+                raise RuntimeError(f"no preloaded kernel process ({exc.strerror})") from None
             if time.monotonic() > end:
                 raise RuntimeError(f"the preloaded kernel process was not ready after {timeout:.0f} s") from None
-            if pid is not None and not os.path.exists(f"/proc/{pid}"):
+            if pid is not None and not _alive(pid):
                 raise RuntimeError("the preloaded kernel process has ended") from None
             time.sleep(0.02)
         except OSError as exc:  # gone (its socket with it) or never there
             sock.close()
             raise RuntimeError(f"no preloaded kernel process ({exc.strerror or exc})") from None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def supported() -> str | None:
@@ -434,10 +475,6 @@ def _child(conn: socket.socket) -> None:
         if not _is_holder(holder):
             raise RuntimeError(f"process {holder} is not a sandbox's holder")
         fds = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name, _ in NAMESPACES}
-        # The holder's stdin (a pipe from the kernel manager), opened for writing: the exit code goes there.
-        exit_pipe = os.open(f"/proc/{holder}/fd/0", os.O_WRONLY)
-        if not _is_pipe(exit_pipe):
-            raise RuntimeError("the holder's stdin is not a pipe")
         stdout, stderr = (os.open(f"/proc/{holder}/fd/{i}", os.O_WRONLY) for i in (1, 2))
         umask, bounding = _umask_of(holder), _bounding_set_of(holder)
         _limits(req)
@@ -447,42 +484,36 @@ def _child(conn: socket.socket) -> None:
         os.chroot("/")  # the sandbox's root (setns into a mount namespace set it)
         if os.path.exists(os.path.abspath(__file__)) or not os.path.isdir(req["cwd"]):
             raise RuntimeError("the sandbox's files are not what bwrap makes")  # never the host's
-        pid = os.fork()
+        first = os.fork()  # in the sandbox's PID namespace, unlike this process
+        if first == 0:
+            # Fork the kernel and go: orphaned inside the namespace, it is adopted by the
+            # holder (PID 1), which reaps it as bwrap's init reaps a kernel bwrap started.
+            conn.close()
+            if os.fork() == 0:
+                _kernel_process(req, (stdout, stderr), umask, bounding)
+            os._exit(0)
+        os.waitpid(first, 0)
+        conn.sendall(b'{"ok": true}\n')
     except BaseException as exc:
         try:
             conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:300]}).encode() + b"\n")
-        finally:
-            os._exit(1)
-    if pid == 0:
-        conn.close()
-        os.close(exit_pipe)
-        try:
-            _become_kernel(req, (stdout, stderr), umask, bounding)
-        except BaseException:
-            import traceback
+        except OSError:
+            pass
+    os._exit(0)
 
-            traceback.print_exc()  # into the kernel's stderr: the grader's log
-            sys.stderr.flush()
-            os._exit(70)
-        os._exit(0)
-    # The kernel's parent (outside its PID namespace, without privileges from here on):
-    # reap it, hand its exit code to the holder, end.
+
+def _kernel_process(req: dict, stdio: tuple, umask: int, bounding: int) -> None:
+    while os.getppid() != 1:  # adopted by the holder before anything else runs here
+        time.sleep(0.001)
     try:
-        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")  # fork() gave the host's pid
-        conn.close()
-        for fd in (stdout, stderr):
-            os.close(fd)
-        _drop_privileges(int(req["uid"]), int(req["gid"]), 0)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        os.write(exit_pipe, b"%d\n" % (code if code >= 0 else 128 - code))
-    finally:
-        os._exit(0)
+        _become_kernel(req, stdio, umask, bounding)
+    except BaseException:
+        import traceback
 
-
-def _is_pipe(fd: int) -> bool:
-    import stat
-
-    return stat.S_ISFIFO(os.fstat(fd).st_mode)
+        traceback.print_exc()  # into the kernel's stderr: the grader's log
+        sys.stderr.flush()
+        os._exit(70)
+    os._exit(0)
 
 
 def _bounding_set_of(pid: int) -> int:

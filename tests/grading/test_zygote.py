@@ -28,6 +28,7 @@ st = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
 info = {k: st[k].strip() for k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
                                    "NoNewPrivs", "Seccomp", "Umask")}
 info["ns"] = {n: os.readlink(f"/proc/self/ns/{n}") for n in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")}
+info["ppid"] = os.getppid()
 info["cwd"] = os.getcwd()
 info["root"] = sorted(os.listdir("/"))
 info["home"] = sorted(os.listdir(os.path.expanduser("~")))
@@ -147,7 +148,7 @@ def test_forked_kernel_sees_what_a_bwrap_kernel_sees(tmp_path, zygote_address):
     assert forked["preloaded"] and not plain["preloaded"]
     assert forked["ours"] == plain["ours"] == []  # nothing of the grader in either kernel
     for key in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
-                "Umask", "cwd", "root", "home", "path", "argv0", "limits", "cgroup", "hostname", "interfaces",
+                "Umask", "ppid", "cwd", "root", "home", "path", "argv0", "limits", "cgroup", "hostname", "interfaces",
                 "new_userns", "setuid0"):
         assert forked[key] == plain[key], key
     assert forked["CapEff"] == forked["CapPrm"] == forked["CapAmb"] == "0000000000000000"
@@ -253,3 +254,36 @@ def test_preload_lists():
     names = zygote.preload_modules([json.dumps(nb), "not json"])
     assert names == ["numpy", "torch", "matplotlib.pyplot"]
     assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "torch._dynamo"]
+
+
+def test_plain_nbgrader_can_fork_its_kernels(tmp_path):
+    """`nbgrader autograde --SandboxedKernelManager.preloaded=True`: each submission's kernel
+    comes from the zygote (torch is there before the notebook imports anything), with the
+    scores of the ordinary start."""
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    from fixtures.grading import tiny
+    from nbcourse import make_course, nbgrader, scores, submit
+
+    course = tiny.make_course(tmp_path, generate=False)
+    source = course / "source" / tiny.ASSIGNMENT / "tiny.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup").source = \
+        "import math\nimport torch\nfrom coursekit import shrink"
+    nbformat.write(nb, source)
+    nbgrader(course, "generate_assignment", tiny.ASSIGNMENT, "--force")
+    look = new_code_cell("import sys; print('TORCH-BEFORE', 'torch' in sys.modules)")
+    for student in ("s1", "s2"):
+        sub = tiny.good()
+        sub.cells.insert(1, look)
+        submit(course, student, tiny.ASSIGNMENT, sub, name="tiny.ipynb")
+    seen = {}
+    for flag in ("True", "False"):
+        nbgrader(course, "autograde", tiny.ASSIGNMENT, "--force", f"--SandboxedKernelManager.preloaded={flag}")
+        for student in ("s1", "s2"):
+            out = nbformat.read(course / "autograded" / student / tiny.ASSIGNMENT / "tiny.ipynb", as_version=4)
+            text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+            seen[flag, student] = ("TORCH-BEFORE True" in text, scores(course, tiny.ASSIGNMENT, student))
+    assert all(seen["True", s][0] and not seen["False", s][0] for s in ("s1", "s2")), seen
+    assert all(seen["True", s][1] == seen["False", s][1] for s in ("s1", "s2")), seen
