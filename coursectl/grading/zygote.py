@@ -283,6 +283,12 @@ class Zygotes:
     MAX_ZYGOTES = 3  # each holds torch and the rest in memory (about 0.5 GB)
 
     def __init__(self):
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """A fresh registry: in a forked child (a process pool's worker, say) the parent's
+        zygotes are the parent's, never to be ended or named again from here."""
         import threading
 
         self._lock = threading.Lock()
@@ -434,7 +440,11 @@ def _serve(listener: socket.socket) -> None:
             except ChildProcessError:
                 break
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
-            os._exit(0)  # whoever started us is gone
+            try:  # whoever started us is gone
+                os.unlink(listener.getsockname())
+            except OSError:
+                pass
+            os._exit(0)
         if listener in ready:
             conn, _ = listener.accept()
             if os.fork() == 0:

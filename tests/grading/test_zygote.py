@@ -287,3 +287,32 @@ def test_plain_nbgrader_can_fork_its_kernels(tmp_path):
             seen[flag, student] = ("TORCH-BEFORE True" in text, scores(course, tiny.ASSIGNMENT, student))
     assert all(seen["True", s][0] and not seen["False", s][0] for s in ("s1", "s2")), seen
     assert all(seen["True", s][1] == seen["False", s][1] for s in ("s1", "s2")), seen
+
+
+def test_a_forked_child_starts_afresh_and_leaves_its_parents_zygotes_alone(tmp_path):
+    """A process pool's worker forked from a process with zygotes must neither end them nor
+    reuse their socket names (it once unlinked one, and the next kernels waited 30 s)."""
+    zygotes = zygote.Zygotes()
+    address, pid = zygotes.address([], _zygote_env(), [])
+    end = time.monotonic() + 30
+    while not os.path.exists(address) and time.monotonic() < end:  # bound as the zygote starts
+        time.sleep(0.02)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        ok = zygotes._running == {} and zygotes._folder is None
+        theirs = zygotes.address([], _zygote_env(), [])
+        ok = ok and theirs is not None and theirs[0] != address and theirs[1] != pid
+        zygotes.stop()  # its own only
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    got = os.read(read, 1)
+    os.waitpid(child, 0)
+    try:
+        assert got == b"1"
+        assert os.path.exists(address) and zygote._alive(pid)
+    finally:
+        zygotes.stop()
+    assert not os.path.exists(address)
