@@ -55,21 +55,23 @@ def offline_data(request):
 # merely scheduled as a slow (SLOW_DEFAULT) or fast (0) file. Refresh with
 # `python tests/durations.py LOG` on a `--durations=0` output.
 FILE_SECONDS = {
-    "tests/security/test_attacks_nbgrader.py": 350,
-    "tests/assignments/a1/test_notebook.py": 330,
-    "tests/assignments/a4/test_notebook.py": 280,
-    "tests/autograder/test_reproducible.py": 275,
-    "tests/assignments/a2/test_notebook.py": 235,
-    "tests/assignments/a3/test_notebook.py": 210,
-    "tests/grading/test_regrade.py": 170,
-    "tests/security/test_attacks_course_grade.py": 160,
-    "tests/service/test_attacks_service.py": 200,
-    "tests/test_bundle_end_to_end.py": 150,
-    "tests/test_browser_safety.py": 120,
-    "tests/test_browser.py": 100,
-    "tests/assignments/test_visible_checks.py": 75,
+    "tests/security/test_attacks_nbgrader.py": 250,
+    "tests/test_bundle_end_to_end.py": 210,
+    "tests/grading/test_limits.py": 150,
+    "tests/grading/test_regrade.py": 125,
+    "tests/service/test_attacks_service.py": 120,
+    "tests/autograder/test_reproducible.py": 118,
+    "tests/security/test_attacks_course_grade.py": 107,
+    "tests/assignments/a1/test_notebook.py": 78,
+    "tests/grading/test_cluster.py": 77,
+    "tests/assignments/a4/test_notebook.py": 74,
+    "tests/assignments/a2/test_notebook.py": 73,
+    "tests/test_browser.py": 61,
+    "tests/service/test_lab_browser.py": 53,
+    "tests/assignments/a3/test_notebook.py": 52,
+    "tests/grading/test_pipeline.py": 50,
 }
-SLOW_DEFAULT = 60
+SLOW_DEFAULT = 30
 
 
 def pytest_collection_modifyitems(session, config, items):
