@@ -316,3 +316,9 @@ def test_a_forked_child_starts_afresh_and_leaves_its_parents_zygotes_alone(tmp_p
     finally:
         zygotes.stop()
     assert not os.path.exists(address)
+
+
+def test_course_no_zygote_turns_it_off():
+    from coursectl.grading import jobs
+
+    assert jobs._zygote_for({}, {"COURSE_NO_ZYGOTE": "1"}) is None
