@@ -440,8 +440,9 @@ def _serve(listener: socket.socket) -> None:
             except ChildProcessError:
                 break
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
-            try:  # whoever started us is gone
+            try:  # whoever started us is gone: our socket goes, and its folder once empty
                 os.unlink(listener.getsockname())
+                os.rmdir(os.path.dirname(listener.getsockname()))
             except OSError:
                 pass
             os._exit(0)
