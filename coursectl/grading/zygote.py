@@ -397,13 +397,13 @@ def _preload(names: list) -> None:
             pass
 
 
-def serve(address: str, preload: list, font_files: list, sandbox_path: str) -> None:
+def serve(address: str, preload: list, font_files: list, own_path: str) -> None:
     # Bound now, listening once the modules are in (a connection is refused until then);
     # the socket goes if the zygote cannot serve, so that no one waits for it.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     try:
-        _prepare(preload, font_files, sandbox_path)
+        _prepare(preload, font_files, own_path)
     except BaseException:
         os.unlink(address)
         raise
@@ -411,7 +411,7 @@ def serve(address: str, preload: list, font_files: list, sandbox_path: str) -> N
     _serve(listener)
 
 
-def _prepare(preload: list, font_files: list, sandbox_path: str) -> None:
+def _prepare(preload: list, font_files: list, own_path: str) -> None:
     home = os.environ.get("HOME", "/home/student")
     _private_home(home, font_files)
     os.chdir(home)
@@ -422,7 +422,7 @@ def _prepare(preload: list, font_files: list, sandbox_path: str) -> None:
     import ipykernel.kernelapp  # noqa: F401  (the kernel itself, imported once)
 
     # Every module this package's own files brought in goes: a kernel must not find them.
-    for name in [n for n, m in sys.modules.items() if getattr(m, "__file__", None) == sandbox_path]:
+    for name in [n for n, m in sys.modules.items() if getattr(m, "__file__", None) == own_path]:
         del sys.modules[name]
     import gc
 
