@@ -191,6 +191,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self._own_runtime: str | None = None
         self.forked_pid: int | None = None  # the kernel's host pid, when it came from the zygote
+        self._fork: tuple | None = None     # (kernel command, launcher options) while a holder is launched
+        self._preload: list[str] = []       # plain nbgrader with `preloaded`: the zygote's modules
         self._group: cgroups.JobGroup | None = None
         self.sandbox = SANDBOX if SANDBOX else self._standalone()
         if self.sandbox.get("no_network") or self.sandbox.get("bwrap"):
@@ -293,16 +295,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         return [sys.executable, "-I", SANDBOX_SCRIPT, json.dumps(opts), "--", *cmd]
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        if not getattr(self, "_fork", None):
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        if not self._fork:
+            return
         cmd, opts = self._fork
         try:
             holder = zygote.find_holder(self.provisioner.process.pid)
             cwd, env = sandbox_kernel_place(opts, kw.get("cwd") or os.getcwd(), kw.get("env") or os.environ)
             address, pid = self.sandbox.get("zygote"), self.sandbox.get("zygote_pid")
             if not address:  # plain nbgrader: this process's own zygote for these kernels
-                found = zygote.ZYGOTES.address(getattr(self, "_preload", []), env, self.sandbox.get("home_files", []))
+                found = zygote.ZYGOTES.address(self._preload, env, self.sandbox.get("home_files", []))
                 if found is None:
                     raise RuntimeError(zygote.supported() or "no zygote")
                 address, pid = found
