@@ -129,9 +129,10 @@ def apply_process_limit(max_processes: int) -> str:
     return f"RLIMIT_NPROC {limit} for the grader's user ({used} tasks already running + {max_processes})"
 
 
-def apply_job_limits(opts: dict) -> str:
+def apply_job_limits(opts: dict, *, strict: bool = False) -> str:
     """Put this launcher (and so the whole sandbox) under the job's limits; one line
-    saying which were applied."""
+    saying which were applied. ``strict``: a control group that cannot be joined raises
+    instead of falling back to the per-process limits."""
     group = opts.get("cgroup")
     why = opts.get("cgroup_why") or "no control group"
     if group:
@@ -139,10 +140,24 @@ def apply_job_limits(opts: dict) -> str:
             join_job_group(group["procs"])
             return group["describe"]
         except OSError as exc:
+            if strict:
+                raise
             why = f"could not join the job's control group ({exc})"
     line = f"per-process limits only ({why})"
     if opts.get("max_processes"):
         line += "; " + apply_process_limit(opts["max_processes"])
+    return line
+
+
+def limit_this_process(opts: dict, *, strict: bool = False) -> str:
+    """Every limit a process that becomes a job's kernel takes while it still sees the host:
+    no core files, the job's control group (``apply_job_limits``) and the address-space cap.
+    The launcher applies them to itself before bwrap; a kernel forked from a zygote
+    (zygote.py, ``strict``) before it joins the sandbox."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault must not leave a core file
+    line = apply_job_limits(opts, strict=strict)  # before bwrap: its whole PID namespace inherits the group
+    if opts.get("memory_mb"):
+        apply_memory_limit(opts["memory_mb"])  # kept: a cap per process as well
     return line
 
 
@@ -390,10 +405,7 @@ def main(argv: list[str]) -> int:
     opts = json.loads(argv[1])
     cmd = argv[argv.index("--") + 1:]
     note = {"pid": os.getpid()}
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault must not leave a core file
-    note["limits"] = apply_job_limits(opts)  # before bwrap: its whole PID namespace inherits the group
-    if opts.get("memory_mb"):
-        apply_memory_limit(opts["memory_mb"])  # kept: a cap per process as well
+    note["limits"] = limit_this_process(opts)
     if opts.get("bwrap"):
         cmd = bwrap_command(opts, cmd, os.getcwd(), os.environ)
         note["sandbox"] = "bubblewrap"

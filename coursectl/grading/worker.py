@@ -310,7 +310,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 address, pid = found
             zygote.request_kernel(address, {
                 "holder": holder, "argv": cmd, "cwd": cwd, "env": env, "uid": KERNEL_UID, "gid": KERNEL_UID,
-                "memory_mb": opts.get("memory_mb"), "cgroup": opts.get("cgroup")}, pid=pid)
+                **{k: opts.get(k) for k in ("memory_mb", "cgroup", "cgroup_why", "max_processes")}}, pid=pid)
             self.forked_pid = zygote.kernel_of(holder)
         except (RuntimeError, OSError, ValueError) as exc:
             # Not forked: the ordinary start, in the same control group.

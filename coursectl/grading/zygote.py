@@ -15,8 +15,9 @@ The zygote's child then:
 
 1. checks the request (the zygote's own kernel environment, an ipykernel command, a pid
    that runs exactly the holder's command line: bwrap exec's it once the sandbox is built);
-2. applies the job's limits as the launcher does (its control group, RLIMIT_CORE and
-   RLIMIT_AS) while it still sees the host;
+2. applies the job's limits with the launcher's own function (sandbox.py's
+   limit_this_process: its control group, RLIMIT_CORE and RLIMIT_AS) while it still sees
+   the host;
 3. joins the holder's IPC, UTS, network, cgroup, PID, mount and (last) user namespaces
    (setns: it is the host's root, which has rights over them all), checks that it sees the
    sandbox's files and not the host's, and forks twice: the first child is a process of
@@ -488,7 +489,7 @@ def _child(conn: socket.socket) -> None:
         fds = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name, _ in NAMESPACES}
         stdout, stderr = (os.open(f"/proc/{holder}/fd/{i}", os.O_WRONLY) for i in (1, 2))
         umask, bounding = _umask_of(holder), _bounding_set_of(holder)
-        _limits(req)
+        _SANDBOX.limit_this_process(req, strict=True)  # as the launcher did to the holder
         for name, flag in NAMESPACES:
             _check(_libc.setns(fds[name], flag), f"setns({name})")
             os.close(fds[name])
@@ -541,18 +542,6 @@ def _umask_of(pid: int) -> int:
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     return 0o022
-
-
-def _limits(req: dict) -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    for path in (req.get("cgroup") or {}).get("procs", []):
-        with open(path, "w") as fh:
-            fh.write(str(os.getpid()))
-    if req.get("memory_mb"):
-        limit = int(req["memory_mb"]) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _drop_privileges(uid: int, gid: int, bounding: int) -> None:
@@ -620,10 +609,26 @@ def _become_kernel(req: dict, stdio: tuple, umask: int, bounding: int) -> None:
 START_ENV: dict = {}  # the environment this zygote started with, before any import
 
 
+# The launcher's limits (sandbox.limit_this_process), loaded from its file when the zygote
+# starts: never imported by name, so a kernel cannot find the module in sys.modules.
+_SANDBOX = None
+
+
+def _load_launcher(path: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_course_sandbox_launcher", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list) -> int:
     START_ENV.update(os.environ)
     # sys.path[0] is this package's folder: nothing may be imported from it.
     here = os.path.dirname(os.path.abspath(__file__))
+    global _SANDBOX
+    _SANDBOX = _load_launcher(os.path.join(here, "sandbox.py"))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     address, preload = argv[1], json.loads(argv[2])
     fonts = json.loads(argv[3]) if len(argv) > 3 else []
