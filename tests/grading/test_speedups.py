@@ -1,6 +1,7 @@
 """Shortcuts the grading processes take must behave exactly as what they replace
-(no kernels): nbgrader's metadata check with a cached schema validator, and new SQLite
-gradebooks stamped with nbgrader's alembic head without running `alembic`."""
+(no kernels): nbgrader's metadata check with a cached schema validator, new SQLite
+gradebooks stamped with nbgrader's alembic head without running `alembic`, and a fork
+server (prefork.py) whose imports leave no first-use import to each job's planning."""
 from __future__ import annotations
 
 import sqlite3
@@ -100,3 +101,37 @@ def test_definition_in_process_matches_generate_assignment(tmp_path, monkeypatch
 
     with pytest.raises(CourseError, match="generate_assignment"):
         gradebook.generate_definition(course, tiny.ASSIGNMENT, f"sqlite:///{tmp_path / 'bad.db'}", None)
+
+
+PLAN_IMPORTS = """
+import sys
+import nbformat
+import coursectl.grading.prefork  # what the fork server imports before any job
+from coursectl import trusted
+
+before = set(sys.modules)
+for a in sys.argv[1:]:
+    nb = nbformat.read(f"source/{a}/{a}.ipynb", as_version=4)
+    trusted.InjectProbes(secret="ab" * 32).preprocess(nb, {"nbgrader": {"assignment": a}})
+    assert sum(c.metadata.get(trusted.PROBE_TAG) is not None for c in nb.cells) >= 3, a  # it planned
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+@pytest.mark.slow
+def test_fork_server_imports_what_planning_every_assignment_loads():
+    """Each job plans its checks (InjectProbes runs the reference implementations); a
+    module they import on first use would be imported by every job again (torch._dynamo
+    with sympy, pulled in by torch's first optimiser, cost a2 and a3 0.8 s per job)."""
+    import subprocess
+    import sys
+
+    from coursectl.assignments import ASSIGNMENTS
+    from nbcourse import REPO
+
+    proc = subprocess.run([sys.executable, "-c", PLAN_IMPORTS, *ASSIGNMENTS], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new = proc.stdout.split()
+    heavy = [m for m in new if m.split(".")[0] in ("torch", "sympy", "mpmath", "tensorboard", "pandas", "scipy")]
+    assert len(heavy) <= 2, heavy  # (torch's profiler stub for CUPTI is one small module)
