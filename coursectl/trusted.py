@@ -30,6 +30,7 @@ sees.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -98,6 +99,27 @@ def _bind(unit, call: cells.UnitCall):
     return bindings, options, extra
 
 
+def _on_one_torch_thread(method):
+    """Run ``method`` with torch on one thread. The references and judges work on tiny
+    tensors: a second thread only waits for a core that kernels are using (with two
+    workers on two cores, a4's planning took 20 times longer than on a quiet core). One
+    thread on every path (plain nbgrader, `course grade`, the in-process grading of
+    tests/autograder/reproducible.py), so that expected values are computed alike."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            import torch
+        except ImportError:
+            return method(*args, **kwargs)
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+    return wrapper
+
+
 class InjectProbes(NbGraderPreprocessor):
     """Plan every unit and insert its probe cell; see the module docstring."""
 
@@ -107,6 +129,7 @@ class InjectProbes(NbGraderPreprocessor):
     unit_packages = List(Unicode(), ["autograder"],
                          help="Packages whose units a hidden test may call").tag(config=True)
 
+    @_on_one_torch_thread
     def preprocess(self, nb, resources):
         from autograder import harness, kernel_side
 
@@ -224,6 +247,7 @@ def _payload(cell, nonce: str):
 class CollectVerdicts(NbGraderPreprocessor):
     """Judge the probe cells' data, then put the notebook back as the student wrote it."""
 
+    @_on_one_torch_thread
     def preprocess(self, nb, resources):
         state = resources.get(KEY)
         if not state or not state["plans"]:

@@ -135,3 +135,23 @@ def test_fork_server_imports_what_planning_every_assignment_loads():
     new = proc.stdout.split()
     heavy = [m for m in new if m.split(".")[0] in ("torch", "sympy", "mpmath", "tensorboard", "pandas", "scipy")]
     assert len(heavy) <= 2, heavy  # (torch's profiler stub for CUPTI is one small module)
+
+
+def test_planning_and_judging_run_on_one_torch_thread():
+    """The trusted chain's references run on one torch thread (two, on cores the kernels
+    use, made a4's planning 20 times slower), and the caller's setting comes back."""
+    import torch
+
+    from coursectl import trusted
+
+    seen = []
+    step = trusted._on_one_torch_thread(lambda: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        step()
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    for step in (trusted.InjectProbes.preprocess, trusted.CollectVerdicts.preprocess):
+        assert hasattr(step, "__wrapped__"), step  # both steps that run references or judges
