@@ -40,7 +40,8 @@ with warnings.catch_warnings():
         pass
     # What the reference implementations would import on first use, in every job: torch's
     # first optimiser loads torch._dynamo (sympy with it, about 0.8 s), a3's counts FLOPs,
-    # a4's judge reads TensorBoard event files.
+    # a4's judge reads TensorBoard event files. Imports only: a torch op run here would
+    # start torch's thread pool, and a process forked after that hangs in its first op.
     for name in ("torch._dynamo", "torch.utils.flop_counter", "tensorboard.backend.event_processing.event_accumulator"):
         try:
             importlib.import_module(name)
