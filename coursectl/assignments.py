@@ -21,6 +21,11 @@ class AssignmentSpec:
     # assignment is not yet under the visible-check rule.
     visible_setup: tuple[str, ...] | None = None
     visible_base: tuple[str, ...] = ()  # of those, the ones run once and then copied
+    # Modules the reference implementations (autograder/<name>/) import on first use, while a
+    # job plans and judges; the grading fork server imports them before any job
+    # (coursectl/grading/jobs.py), so that no job pays them again. Checked by
+    # tests/grading/test_speedups.py.
+    grader_imports: tuple[str, ...] = ()
 
 
 ASSIGNMENTS: dict[str, AssignmentSpec] = {spec.name: spec for spec in (
@@ -29,13 +34,17 @@ ASSIGNMENTS: dict[str, AssignmentSpec] = {spec.name: spec for spec in (
                    visible_setup=("setup", "basic-rnn-cell", "model-checks"), visible_base=("setup",)),
     AssignmentSpec("a2_sentiment", "Sentiment analysis with recurrent networks",
                    datasets=("imdb",), mutants="a2",
-                   visible_setup=("setup", "load-data"), visible_base=("setup", "load-data")),
+                   visible_setup=("setup", "load-data"), visible_base=("setup", "load-data"),
+                   grader_imports=("torch._dynamo",)),  # torch's first optimiser loads it (sympy with it)
     AssignmentSpec("a3_char_lm", "Character-level language models",
                    datasets=("tiny_shakespeare",), mutants="a3",
-                   visible_setup=("setup", "load-passage"), visible_base=("setup", "load-passage")),
+                   visible_setup=("setup", "load-passage"), visible_base=("setup", "load-passage"),
+                   grader_imports=("torch._dynamo", "torch.utils.flop_counter")),
     AssignmentSpec("a4_visualizing", "Visualising what CNNs learn",
                    datasets=("cifar10", "mnist"), mutants="a4",
-                   visible_setup=("setup",), visible_base=("setup",)),
+                   visible_setup=("setup",), visible_base=("setup",),
+                   grader_imports=("torch.fx.experimental.symbolic_shapes",  # (sympy) first autograd call
+                                   "tensorboard.backend.event_processing.event_accumulator")),
 )}
 
 

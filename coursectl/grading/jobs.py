@@ -74,8 +74,17 @@ def _forget_inherited_fork_server() -> None:
 os.register_at_fork(after_in_child=_forget_inherited_fork_server)
 
 
-def start_fork_server() -> None:
-    """Start the fork server now, so its imports overlap with the parent's preparation."""
+def start_fork_server(assignments=None) -> None:
+    """Start the fork server now, so its imports overlap with the parent's preparation.
+    ``assignments``: the names of those it will grade (None: any), whose references'
+    first-use imports (AssignmentSpec.grader_imports) it makes too, before any job. Only
+    imports: a torch operation run in the fork server would start torch's thread pool,
+    and a process forked after that hangs in its first torch operation."""
+    from ..assignments import ASSIGNMENTS
+
+    names = ASSIGNMENTS if assignments is None else assignments
+    first_use = [m for name in names if name in ASSIGNMENTS for m in ASSIGNMENTS[name].grader_imports]
+    _PRELOAD[:] = list(dict.fromkeys(first_use + _PRELOAD))  # before prefork: its gc.freeze covers them
     _context()
     from multiprocessing import forkserver
 

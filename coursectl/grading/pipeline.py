@@ -162,7 +162,8 @@ class GradingPipeline:
         check_assignment(self.course, self.assignment)
         try:
             self.runner = runners.open_runner(cluster=self.opts.cluster, executor=self.opts.executor,
-                                              workers=self.opts.workers, tries=self.opts.tries)
+                                              workers=self.opts.workers, tries=self.opts.tries,
+                                              assignments=(self.assignment,))
         except runners.ClusterError as exc:
             raise CourseError(str(exc)) from None
         try:

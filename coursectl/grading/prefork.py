@@ -1,8 +1,9 @@
 """Imported once by the grading fork server (see jobs.py): load and warm up nbgrader and
-the trusted checks (torch, the harness, every assignment's checks module and what their
-reference implementations load on first use, used by the grader to plan and judge) and
-the feedback pages' templates and MathJax bundle, then freeze the heap so forked grading
-processes do not copy it page by page."""
+the trusted checks (torch, the harness, every assignment's checks module, used by the
+grader to plan and judge) and the feedback pages' templates and MathJax bundle, then
+freeze the heap so forked grading processes do not copy it page by page. (The modules
+the graded assignments' references import on first use come before this one in the
+fork server's preload list: jobs.start_fork_server.)"""
 import gc
 import importlib
 import importlib.util
@@ -38,14 +39,5 @@ with warnings.catch_warnings():
                 importlib.import_module(f"autograder.{info.name}.checks")  # autograder/<assignment>/checks.py
     except Exception:  # no autograder here: units are imported on first use
         pass
-    # What the reference implementations would import on first use, in every job: torch's
-    # first optimiser loads torch._dynamo (sympy with it, about 0.8 s), a3's counts FLOPs,
-    # a4's judge reads TensorBoard event files. Imports only: a torch op run here would
-    # start torch's thread pool, and a process forked after that hangs in its first op.
-    for name in ("torch._dynamo", "torch.utils.flop_counter", "tensorboard.backend.event_processing.event_accumulator"):
-        try:
-            importlib.import_module(name)
-        except Exception:  # imported by the job that needs it
-            pass
 gc.collect()
 gc.freeze()

@@ -108,7 +108,7 @@ def course_env(remote: bool) -> dict[str, str]:
 class LocalRunner:
     """A concurrent.futures executor: the local thread pool, or one the caller gave."""
 
-    def __init__(self, workers: int | None = None, executor=None):
+    def __init__(self, workers: int | None = None, executor=None, assignments=None):
         self.workers = workers or default_workers()
         self.owned = executor is None
         # Our pool: a second thread per worker for the job started ahead; at most
@@ -119,7 +119,7 @@ class LocalRunner:
         self.where = (f"{self.workers} local workers" if self.owned
                       else f"executor {type(executor).__name__}")
         if self.owned:
-            jobs.start_fork_server()  # now, so that its imports overlap with the staging
+            jobs.start_fork_server(assignments)  # now, so that its imports overlap with the staging
 
     def job_env(self) -> dict[str, str]:
         return {**jobs.thread_env(self.workers), **course_env(remote=False)}
@@ -253,9 +253,10 @@ def _allowed_failures(dask_scheduler=None) -> int:
 
 
 def open_runner(*, cluster: str | None = None, executor=None, workers: int | None = None,
-                tries: int = DEFAULT_TRIES):
+                tries: int = DEFAULT_TRIES, assignments=None):
     """The runner for ``cluster`` ("local:N" or a scheduler address), a caller's
-    ``executor`` (concurrent.futures, or a Dask Client), or the local pool."""
+    ``executor`` (concurrent.futures, or a Dask Client), or the local pool; ``assignments``
+    it will grade (None: any), for what the local fork server imports ahead."""
     if cluster and executor is not None:
         raise ClusterError("give a cluster or an executor, not both")
     if executor is not None:
@@ -263,7 +264,7 @@ def open_runner(*, cluster: str | None = None, executor=None, workers: int | Non
             return DaskRunner(executor)
         return LocalRunner(workers, executor)
     if not cluster:
-        return LocalRunner(workers)
+        return LocalRunner(workers, assignments=assignments)
     if cluster.startswith("local:"):
         try:
             n = int(cluster[len("local:"):])
