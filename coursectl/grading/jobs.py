@@ -144,7 +144,24 @@ def _zygote_for(source: Tree, env: dict[str, str]) -> tuple[str, int] | None:
     kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
     texts = [data.decode("utf-8", "replace") for rel, (_, data) in sorted(source.items())
              if rel.endswith(".ipynb") and "/" not in rel]
-    return zygote.ZYGOTES.address(zygote.preload_modules(texts), kernel_env, opts["home_files"])
+    return zygote.ZYGOTES.address(_preload_for(texts), kernel_env, opts["home_files"])
+
+
+_PRELOADS: dict[tuple[str, ...], list] = {}
+_PRELOADS_LOCK = threading.Lock()
+
+
+def _preload_for(texts: list[str]) -> list:
+    """zygote.preload_modules of these notebook texts, parsed once per run and never in two
+    threads at once: the pool's threads parsing side by side hit a race in CPython 3.11's
+    ast module ("AST constructor recursion depth mismatch", a SystemError that failed the
+    job)."""
+    key = tuple(texts)
+    with _PRELOADS_LOCK:
+        if key not in _PRELOADS:
+            _PRELOADS.clear()  # one assignment's at a time is all a run needs
+            _PRELOADS[key] = zygote.preload_modules(texts)
+        return list(_PRELOADS[key])
 
 
 class CellSlots:

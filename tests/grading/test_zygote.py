@@ -322,3 +322,36 @@ def test_course_no_zygote_turns_it_off():
     from coursectl.grading import jobs
 
     assert jobs._zygote_for({}, {"COURSE_NO_ZYGOTE": "1"}) is None
+
+
+def test_the_pools_threads_parse_a_preload_list_once_and_one_at_a_time(monkeypatch):
+    """Every job asks for its zygote from one of the pool's threads; the notebooks'
+    imports are parsed once per run, never by two threads at once (CPython 3.11's ast
+    module raced: a SystemError failed a demo submission)."""
+    import threading
+
+    from coursectl.grading import jobs
+
+    active, most, calls = [0], [0], []
+    real = zygote.preload_modules
+
+    def counted(texts):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.05)  # long enough for the other threads to arrive
+        calls.append(texts)
+        active[0] -= 1
+        return real(texts)
+    monkeypatch.setattr(zygote, "preload_modules", counted)
+    monkeypatch.setattr(jobs, "_PRELOADS", {})
+    texts = ['{"cells": [{"cell_type": "code", "source": "import numpy\\nimport torch"}]}']
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(jobs._preload_for(texts))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and most[0] == 1
+    assert got == [["numpy", "torch"]] * 8
+    jobs._preload_for(texts + texts)  # another assignment's notebooks: parsed anew
+    assert len(calls) == 2
