@@ -106,10 +106,13 @@ def test_definition_in_process_matches_generate_assignment(tmp_path, monkeypatch
 PLAN_IMPORTS = """
 import sys
 import nbformat
-from coursectl.assignments import ASSIGNMENTS
+from multiprocessing import forkserver
+from coursectl.grading import jobs
 
-a = sys.argv[1]  # the fork server's preload list, as `course grade A` starts it:
-for name in ASSIGNMENTS[a].grader_imports + ("coursectl.grading.prefork",):
+a = sys.argv[1]  # the fork server's preload list, as `course grade A` builds it (no server started)
+jobs._context = forkserver.ensure_running = lambda: None
+jobs.start_fork_server([a])
+for name in jobs._PRELOAD:
     __import__(name)
 from coursectl import trusted
 
