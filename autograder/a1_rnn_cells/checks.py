@@ -280,20 +280,48 @@ def _mode(mode):
     return mode
 
 
-def _model_case(rng, label, B, T, D, H, L, bias=True, given=False, grads=False, K=3, *, mode=None, bidir=False):
-    """The probe and judge of one forward (and backward) of a model in ``mode``."""
-    _mode(mode)
-    lstm, dirs = mode == "LSTM", 2 if bidir else 1
+_MAX_DRAWS = 50
+
+
+def _draw_model(rng, mode, B, T, D, H, L, bias, given, K, dirs):
+    """A model's torch.nn weights (``fc.*`` included), input and initial state (or None)."""
     weights = {}
     for suffix in ("", "_reverse")[:dirs]:
         for layer in range(L):
             weights.update(_layer_weights(rng, _BLOCKS[mode], H, D if layer == 0 else dirs * H, bias,
                                           f"_l{layer}{suffix}"))
-    if mode == "RNN_RELU":  # positive biases: a top layer all zero after its ReLU would hide most mistakes
+    if mode == "RNN_RELU":  # positive biases keep the ReLU layers mostly alive (and see _relu_top_alive)
         weights = {k: v.abs() if k.startswith("bias") else v for k, v in weights.items()}
     weights["fc.weight"], weights["fc.bias"] = _uniform(rng, (K, dirs * H), dirs * H), _uniform(rng, (K,), dirs * H)
     x = _normal(rng, B, T, D)
-    state = [_normal(rng, L, B, H) for _ in range(2 if lstm else 1)] if given else None
+    state = [_normal(rng, L, B, H) for _ in range(2 if mode == "LSTM" else 1)] if given else None
+    return weights, x, state
+
+
+def _relu_top_alive(weights, x, state, D, H, L, bias, bidir) -> bool:
+    """Does the top ReLU layer's last state have an active unit in every batch row (each
+    direction)? A row all zero there makes the output fc's bias alone, whatever the steps
+    before, so a model that skips a step or a layer would pass or fail by the draw: 13% of
+    the draws of the 3-layer bias=False case (24% with two directions), at most 2% of the
+    others. The draws kept are
+    then a function of the secret still; _MAX_DRAWS dead draws in a row (0.13**50) would
+    keep the last."""
+    rnn = _reference(nn.RNN(D, H, num_layers=L, bias=bias, batch_first=True, bidirectional=bidir,
+                            nonlinearity="relu"), weights)
+    with torch.no_grad():
+        _, h_n = rnn(x.double(), state[0].double() if state else None)
+    tops = h_n[-2:] if bidir else h_n[-1:]
+    return bool((tops > 0).any(dim=-1).all())
+
+
+def _model_case(rng, label, B, T, D, H, L, bias=True, given=False, grads=False, K=3, *, mode=None, bidir=False):
+    """The probe and judge of one forward (and backward) of a model in ``mode``."""
+    _mode(mode)
+    lstm, dirs = mode == "LSTM", 2 if bidir else 1
+    for _ in range(_MAX_DRAWS):  # ReLU: drawn again while the top layer is dead (see _relu_top_alive)
+        weights, x, state = _draw_model(rng, mode, B, T, D, H, L, bias, given, K, dirs)
+        if mode != "RNN_RELU" or _relu_top_alive(weights, x, state, D, H, L, bias, bidir):
+            break
     grad_weights = _normal(rng, B, K) if grads else None
 
     def judge(out):

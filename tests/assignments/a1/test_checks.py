@@ -100,6 +100,47 @@ def test_mutant_loses_exactly_where_declared(path, capsys):
             assert scores[gid] == points, f"{path.stem} loses points in {gid}:\n{report.out}"
 
 
+
+# Two course secrets under which the mutant that stops a step early once scored apart in
+# test_rnn_model_rnn_relu (1 and 2 checks of 7): its top ReLU layer was dead in the 3-layer
+# bias=False case of one draw, so the output was the fc bias whatever the steps read.
+RELU_SECRETS = ("5afacca2fc858b1f85607056828dbefb2c44f597f6cbd9ff38140d7e586864bf",
+                "f343395ef3c42dc4d68b21dc5bb4d72a535a5bbeecb4aeaf2274b2fa7771e844")
+
+
+@pytest.mark.parametrize("bidir", [False, True], ids=["rnn_model", "bidir_model"])
+def test_relu_models_are_drawn_with_a_live_top_layer(bidir):
+    """Every ReLU case the checks draw has an active unit in each batch row of its top
+    layer's last state, bias=False included (about one raw draw in eight was dead there)."""
+    import numpy as np
+
+    dead = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        probe, _ = checks._model_case(rng, "3 layers, bias=False", 2, 3, 3, 4, 3, bias=False, mode="RNN_RELU",
+                                      bidir=bidir)
+        a = probe.args
+        dead += not checks._relu_top_alive(a["weights"], a["x"], a["state"], 3, 4, 3, False, bidir)
+    assert dead == 0
+    # the raw draws of this case are dead often enough that 60 seeds would have shown it
+    raw = sum(not checks._relu_top_alive(*checks._draw_model(np.random.default_rng(s), "RNN_RELU", 2, 3, 3, 4, 3,
+                                                             False, False, 3, 2 if bidir else 1), 3, 4, 3, False, bidir)
+              for s in range(60))
+    assert raw > 0
+
+
+def test_a_model_one_step_short_loses_every_relu_case_whatever_the_secret(capsys):
+    ns = notebook()
+    mutant = load_mutant(MUTANT_DIR / "rnn_model_off_by_one.py")
+    run_source(ns, mutant.source, mutant.source_file())
+    for secret in RELU_SECRETS:
+        result = checks.rnn_model_unit.run_local({"cls": ns["RNNModel"]}, options={"mode": "RNN_RELU"},
+                                                 secret=bytes.fromhex(secret), assignment="a1_rnn_cells",
+                                                 grade_id="test_rnn_model_rnn_relu")
+        passed = [c.name for c in result.checks if c.passed]
+        assert passed == ["structure (3 layers)"], (secret[:8], passed)
+
+
 STUBS = '''
 import torch
 from torch import nn
