@@ -1,20 +1,55 @@
 """The feedback exporter `course grade` uses (coursectl/grading/feedback.py) writes the
 same page, byte for byte, as nbconvert's HTMLExporter under the course's config (what
-plain `nbgrader generate_feedback` writes), MathJax bundle included; without kernels."""
+plain `nbgrader generate_feedback` writes), MathJax bundle and highlighted code included,
+for hostile notebooks, every assignment's source and code that plays with markup; without
+kernels."""
 from __future__ import annotations
 
 import copy
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
-from nbformat.v4 import new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_sanitize import RESOURCES, _course_exporter, _hostile_notebook  # noqa: E402
 
 from coursectl import offline_math  # noqa: E402
+from coursectl.assignments import ASSIGNMENTS  # noqa: E402
 from coursectl.grading import feedback  # noqa: E402
+from nbcourse import REPO  # noqa: E402
+
+# Sources whose highlighted form holds what the page pass rewrites: character references,
+# quotes, markup in strings, a comment lookalike, non-ASCII, tabs, carriage returns, empty.
+MARKUP_SOURCES = [
+    'html = "<div class=\'x\'>&amp; &lt;b&gt; &#39; &nbsp; &copy</div>"  # <!-- not a comment -->',
+    "s = '\"' + \"'\" + '&' + '<' + '>'\nprint(s)\t# tab\r\nx = 1\r",
+    "", "   ", "# \u00e9t\u00e9 \u2192 \u03b8 \U0001F600\n" + "y = [i ** 2 for i in range(10)]\n" * 40,
+    "%time f(<b>)\n!ls -la > /dev/null\n??x", "</pre></div><script>alert(1)</script>",
+    "<!--course-code-00-0-->", "a = b\\\n" + "    + c",
+]
+
+
+def _markup_notebook():
+    cells = [new_code_cell(src, outputs=[new_output("stream", name="stdout", text=src)]) for src in MARKUP_SOURCES]
+    nb = new_notebook(cells=cells)
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+def _notebooks():
+    yield "hostile", _hostile_notebook()
+    yield "markdown math", new_notebook(cells=[new_markdown_cell(r"$x^2$ and \(h_t\)")])
+    yield "markup in code", _markup_notebook()
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(REPO / "source" / a / f"{a}.ipynb", as_version=4)
+        for cell in nb.cells:  # scored, as nbgrader's feedback template expects
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                meta["score"] = meta["points"]
+        yield a, nb
 
 
 def _exporters(template: str):
@@ -26,10 +61,14 @@ def _exporters(template: str):
 @pytest.mark.parametrize("template", ["feedback", "formgrade"])
 def test_same_page_as_the_plain_exporter(template):
     plain, ours = _exporters(template)
-    for nb in (_hostile_notebook(), new_notebook(cells=[new_markdown_cell(r"$x^2$ and \(h_t\)")])):
+    for name, nb in _notebooks():
         want, _ = plain.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
         got, _ = ours.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
-        assert got == want
+        assert got == want, name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        # every code cell's highlighted source was put in after the page pass
+        assert ours.code_blocks_kept_out == len(code), (name, ours.code_blocks_kept_out, len(code))
+        assert f"course-code-{ours._token}" not in got, name  # no marker is left
     if template == "feedback":
         assert got.count(offline_math.inline_bundle()) == 1
         assert "course-inline-mathjax-" not in got  # the marker is gone
