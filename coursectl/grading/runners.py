@@ -158,7 +158,7 @@ class LocalRunner:
 class DaskRunner:
     """A Dask ``distributed.Client``: one we started (``local:N``, an address) or the caller's."""
 
-    def __init__(self, client, cluster=None, owned: bool = False):
+    def __init__(self, client, cluster=None, owned: bool = False, assignments=None):
         self.client, self.cluster, self.owned = client, cluster, owned
         address = client.scheduler.address
         try:
@@ -174,7 +174,7 @@ class DaskRunner:
         self._no_workers_since: float | None = None
         from .dask_plugin import WarmUp
 
-        client.register_plugin(WarmUp())
+        client.register_plugin(WarmUp(assignments))
 
     def job_env(self) -> dict[str, str]:
         if self.cluster is not None:  # our LocalCluster: all its workers share this machine's cores
@@ -261,7 +261,7 @@ def open_runner(*, cluster: str | None = None, executor=None, workers: int | Non
         raise ClusterError("give a cluster or an executor, not both")
     if executor is not None:
         if _is_dask_client(executor):
-            return DaskRunner(executor)
+            return DaskRunner(executor, assignments=assignments)
         return LocalRunner(workers, executor)
     if not cluster:
         return LocalRunner(workers, assignments=assignments)
@@ -272,9 +272,9 @@ def open_runner(*, cluster: str | None = None, executor=None, workers: int | Non
             n = 0
         if n < 1:
             raise ClusterError(f"--cluster {cluster!r}: say local:N with N worker processes, N >= 1")
-        return _local_cluster(n, tries)
+        return _local_cluster(n, tries, assignments)
     if "://" in cluster:
-        return _connect(cluster)
+        return _connect(cluster, assignments)
     raise ClusterError(f"--cluster {cluster!r}: expected local:N or a scheduler address like tcp://host:8786")
 
 
@@ -282,7 +282,7 @@ def _is_dask_client(executor) -> bool:
     return type(executor).__module__.startswith("distributed") and hasattr(executor, "scheduler_info")
 
 
-def _local_cluster(n: int, tries: int) -> DaskRunner:
+def _local_cluster(n: int, tries: int, assignments=None) -> DaskRunner:
     import logging
 
     import dask
@@ -302,10 +302,10 @@ def _local_cluster(n: int, tries: int) -> DaskRunner:
         except BaseException:
             cluster.close()
             raise
-    return DaskRunner(client, cluster, owned=True)
+    return DaskRunner(client, cluster, owned=True, assignments=assignments)
 
 
-def _connect(address: str) -> DaskRunner:
+def _connect(address: str, assignments=None) -> DaskRunner:
     from distributed import Client
 
     try:
@@ -314,4 +314,4 @@ def _connect(address: str) -> DaskRunner:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}). "
                            "Is it running (`dask scheduler`) and reachable from here? Nothing was graded "
                            "or written.") from None
-    return DaskRunner(client, owned=True)
+    return DaskRunner(client, owned=True, assignments=assignments)

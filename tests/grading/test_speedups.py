@@ -176,3 +176,22 @@ def test_planning_and_judging_run_on_one_torch_thread():
         torch.set_num_threads(before)
     for step in (trusted.InjectProbes.preprocess, trusted.CollectVerdicts.preprocess):
         assert hasattr(step, "__wrapped__"), step  # both steps that run references or judges
+
+
+def test_dask_workers_warm_up_for_the_runs_assignments(monkeypatch):
+    """A Dask worker's fork server makes the first-use imports of the run's assignments
+    only (a local cluster, a scheduler's address or a caller's client alike); the service,
+    which grades any assignment, leaves them all in."""
+    distributed = pytest.importorskip("distributed")
+    from coursectl.grading import dask_plugin, jobs, runners
+
+    seen = []
+    monkeypatch.setattr(jobs, "start_fork_server", lambda assignments=None: seen.append(assignments))
+    dask_plugin.WarmUp().setup(None)
+    assert seen == [None]
+    # in-process workers, so that the stub above is what their plugin calls
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+        runner = runners.open_runner(executor=client, assignments=("a3_char_lm",))
+        client.run(lambda: None)  # the plugin's set-up has run on the worker
+        assert seen[1:] == [("a3_char_lm",)]
+        runner.close()
