@@ -262,7 +262,8 @@ def test_reference_training_is_repeatable_and_learns():
     weights = checks.training._bag_weights(rng, 0.1)
 
     def run():
-        return ref.train_model(kit.bag_model(weights), x, y, epochs=8, batch_size=16, lr=0.2)
+        return ref.train_model(kit.bag_model(weights), x, y, epochs=checks.training.LEARN_EPOCHS, batch_size=16,
+                               lr=0.2)
 
     first, second = run(), run()
     assert first == second
@@ -277,3 +278,30 @@ def test_reference_keep_best_copies_weights():
         model.weight.mul_(3)
     keeper.update(1, {"val_accuracy": 0.8}, model)
     assert torch.equal(keeper.restore(model).weight, saved) and keeper.best_epoch == 0
+
+
+def _learns_check(train_model, secret: bytes):
+    """The "learns" check's result for ``train_model`` (the solution's evaluate) under ``secret``."""
+    result = checks.train.run_local({"train_model": train_model, "evaluate": ref.evaluate}, secret=secret,
+                                    assignment=A, grade_id="test_train_model")
+    return next(c for c in result.checks if c.name == "mini-batch training learns an easy task")
+
+
+def test_a_slow_but_right_learner_passes_the_learns_check_whatever_the_secret():
+    """A sigmoid before BCEWithLogitsLoss learns slowly: in 8 epochs it missed 90% on about
+    one draw in 30 (this secret), so the cell's score depended on the secret. It loses the
+    cell on the loss and optimiser checks, every time."""
+    import hashlib
+
+    mutant = next(m for m in load_mutants("a2") if m.name == "train_sigmoid_twice")
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    assert _learns_check(ns["train_model"], hashlib.sha256(b"sweep 31").digest()).passed
+
+
+def test_a_loop_that_never_steps_fails_the_learns_check():
+    def no_step(model, x, y, **kwargs):  # the optimiser's steps change nothing
+        return ref.train_model(model, x, y, **{**kwargs, "lr": 0.0})
+
+    for i in range(3):
+        check = _learns_check(no_step, bytes([i]) * 32)
+        assert not check.passed and "did not go down" in check.message, check.message
