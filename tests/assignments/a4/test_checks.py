@@ -201,3 +201,28 @@ def test_forged_payload_earns_nothing():
             "results": [{"ok": True, "value": {"out": {"__tensor__": ["float32", [7, 7], "AAAA" * 49]},
                                                 "unchanged": True}}] * len(plan.kernel["calls"])}
     assert unit.judge(plan, fake).score == 0.0
+
+
+def test_maximize_cases_leave_the_image_open():
+    """Every drawn ascent leaves MIN_OPEN_PIXELS of its image strictly inside (0, 1): an image
+    clipped all over hid where its start noise came from and how it was moved."""
+    from autograder.a4_visualizing.checks import inside
+
+    for seed in range(40):
+        *_, expected = inside._max_case(np.random.default_rng(seed))
+        assert inside._open_share(expected) >= inside.MIN_OPEN_PIXELS, seed
+
+
+@pytest.mark.parametrize("name", ["max_ignores_generator", "max_updates_weights"])
+def test_maximize_mistakes_lose_the_ascent_check_whatever_the_secret(name):
+    """Under this secret the ascent's draw once clipped every pixel, and both mistakes kept
+    the check (max_ignores_generator then kept the whole cell)."""
+    import hashlib
+
+    mutant = next(m for m in load_mutants("a4") if m.name == name)
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    result = checks.maximize_unit.run_local({"maximize_activation": ns["maximize_activation"]},
+                                            secret=hashlib.sha256(b"sweep 35").digest(), assignment=A,
+                                            grade_id="test_maximize_activation")
+    ascent = next(c for c in result.checks if c.name.startswith("the reference ascent"))
+    assert not ascent.passed
