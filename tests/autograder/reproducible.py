@@ -6,6 +6,7 @@ would (``Unit.run_local`` with the same per-check draws as the trusted chain). U
 test_reproducible.py and handy when choosing a check's fixed sizes::
 
     python tests/autograder/reproducible.py a1 20     # prints the cells whose score varies
+    python tests/autograder/reproducible.py a2 40 20  # 40 secrets after the test's 20
 """
 from __future__ import annotations
 
@@ -136,10 +137,11 @@ def grade(sub: Submission, secret: bytes, ns: dict | None = None, only=None) -> 
     return out
 
 
-def secrets_for_test(n: int) -> list[bytes]:
+def secrets_for_test(n: int, first: int = 0) -> list[bytes]:
+    """``n`` fixed secrets (the test uses the first 20; a sweep can start further on)."""
     import hashlib
 
-    return [hashlib.sha256(f"reproducible secret {i}".encode()).digest() for i in range(n)]
+    return [hashlib.sha256(f"reproducible secret {i}".encode()).digest() for i in range(first, first + n)]
 
 
 if __name__ == "__main__":
@@ -150,12 +152,13 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     which = sys.argv[1] if len(sys.argv) > 1 else ""
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    first = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     for sub in submissions():
         if which and not sub.name.startswith(which):
             continue
         t = time.time()
         ns = namespace(sub)
-        runs = [grade(sub, s, ns) for s in secrets_for_test(n)]
+        runs = [grade(sub, s, ns) for s in secrets_for_test(n, first)]
         varying = {gid: sorted({r[gid] for r in runs}) for gid in runs[0] if len({r[gid] for r in runs}) > 1}
         print(f"{sub.name}: {time.time() - t:.1f}s {'VARIES ' + str(varying) if varying else 'stable'} {runs[0]}",
               flush=True)
