@@ -575,17 +575,21 @@ print("forks", kids)
 """
 
 
+def _tiny_bomb_output(course: Path, student: str) -> str:
+    nb = nbformat.read(course / "autograded" / student / tiny.ASSIGNMENT / "tiny.ipynb", as_version=4)
+    return "\n".join(str(o.get("text", "")) for c in nb.cells if "os.fork" in c.source for o in c.get("outputs", []))
+
+
 @pytest.mark.slow
 def test_plain_nbgrader_autograde_applies_the_job_group(tmp_path):
-    from nbcourse import make_course, nbgrader
+    from nbcourse import nbgrader
 
     _require_job_limits()
     since = time.time()
-    course = make_course(tmp_path, A1)
-    nbgrader(course, "generate_assignment", A1, "--force")
-    submit(course, "bomb_fork", A1, _bomb_notebook(BRIEF_FORK_BOMB), name=A1_NB)
-    nbgrader(course, "autograde", A1, "--force", timeout=900)
-    fork = _bomb_output(course, "bomb_fork")
+    course = tiny.make_course(tmp_path)
+    submit(course, "bomb_fork", tiny.ASSIGNMENT, tiny.with_cell(BRIEF_FORK_BOMB), name="tiny.ipynb")
+    nbgrader(course, "autograde", tiny.ASSIGNMENT, "--force", timeout=900)
+    fork = _tiny_bomb_output(course, "bomb_fork")
     assert "fork refused" in fork and int(fork.split("forks")[-1].split()[0]) < 256, fork
     assert _stale_groups(since) == []
 
@@ -599,8 +603,7 @@ def test_dask_workers_apply_the_job_group_with_the_chosen_process_cap(tmp_path):
     submit(course, "bomb", tiny.ASSIGNMENT, tiny.with_cell(BRIEF_FORK_BOMB), name="tiny.ipynb")
     run = grade_assignment(course, tiny.ASSIGNMENT, cluster="local:2", max_processes=64, progress=False)
     assert scores(course, tiny.ASSIGNMENT, "good") == FULL
-    nb = nbformat.read(course / "autograded" / "bomb" / tiny.ASSIGNMENT / "tiny.ipynb", as_version=4)
-    out = "\n".join(str(o.get("text", "")) for c in nb.cells if "os.fork" in c.source for o in c.get("outputs", []))
+    out = _tiny_bomb_output(course, "bomb")
     assert "fork refused" in out and int(out.split("forks")[-1].split()[0]) < 64, out
     assert "per submission: memory 4096 MB and 64 processes and threads" in run.text
     assert "cap of 64 processes and threads" in run.result("bomb").reason
