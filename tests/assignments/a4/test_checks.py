@@ -226,3 +226,29 @@ def test_maximize_mistakes_lose_the_ascent_check_whatever_the_secret(name):
                                             grade_id="test_maximize_activation")
     ascent = next(c for c in result.checks if c.name.startswith("the reference ascent"))
     assert not ascent.passed
+
+
+def test_occlusion_cases_move_a_likely_class():
+    """Every drawn occlusion case scores a class the net finds likely (OCC_MIN_PROB) and
+    moves it by OCC_MIN_RANGE: a class at 1e-4 left every map inside the tolerance."""
+    from autograder.a4_visualizing.checks import inside
+
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        net, image, label, expected = inside._occ_case(rng, {"patch": 10, "stride": 3, "fill": 0.3})
+        with torch.no_grad():
+            prob = torch.softmax(inside._model(net)(image[None]), dim=1)[0, label]
+        assert float(prob) >= inside.OCC_MIN_PROB
+        assert float(expected.max() - expected.min()) >= inside.OCC_MIN_RANGE
+
+
+def test_a_patch_one_pixel_short_loses_every_occlusion_check_whatever_the_secret():
+    """Under this secret the default case once scored a class at 1e-4, and the mistake kept it."""
+    import hashlib
+
+    mutant = next(m for m in load_mutants("a4") if m.name == "occ_patch_off_by_one")
+    ns = _namespace(SOURCE_NB, {mutant.cell: mutant.source})
+    result = checks.occlusion_unit.run_local({"occlusion_map": ns["occlusion_map"]},
+                                             secret=hashlib.sha256(b"sweep2 7").digest(), assignment=A,
+                                             grade_id="test_occlusion_map")
+    assert [c.name for c in result.checks if c.passed] == []
