@@ -73,12 +73,16 @@ class FeedbackExporter(HTMLExporter):
         finally:
             self.mathjax_marker = None
             self.filters = configured
-        page, found = re.subn(f"<!--course-code-{token}-[0-9]+-->", lambda m: blocks.get(m.group(0), m.group(0)),
-                              page)
+        found: list[str] = []
+
+        def block(m):
+            found.append(m.group(0))
+            return blocks.get(m.group(0), m.group(0))
+        page = re.sub(f"<!--course-code-{token}-[0-9]+-->", block, page)
         if marker in page:
             page = page.replace(marker, offline_math.inline_bundle(), 1)
-        self._kept_out = found
-        return page, resources, found == len(blocks)
+        self._kept_out = len(found)
+        return page, resources, sorted(found) == sorted(blocks)  # each marker once, none dropped
 
     def _highlighter(self, nb, token: str, blocks: dict[str, str]):
         """nbconvert's highlighter for ``nb`` (its lexer chosen as HTMLExporter chooses it),

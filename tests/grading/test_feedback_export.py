@@ -81,3 +81,19 @@ def test_a_printed_marker_lookalike_stays_text():
     nb = new_notebook(cells=[new_markdown_cell("<!--course-inline-mathjax-00-->")])
     got, _ = ours.from_notebook_node(nb, resources=copy.deepcopy(RESOURCES))
     assert got.count("window.courseMathJax =") == 1
+
+
+def test_a_template_that_repeats_or_drops_the_code_gets_the_plain_export(monkeypatch):
+    """When the rendered page does not hold each code marker exactly once (a template that
+    cleans or repeats the source), the page is exported again without markers."""
+    plain, ours = _exporters("feedback")
+    nb = _markup_notebook()
+    want, _ = plain.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
+    made = feedback.FeedbackExporter._highlighter
+    for change in (lambda out: out + out, lambda out: out.replace("<!--course-code-", "<!--dropped-", 1)):
+        def twisted(self, nb, token, blocks, change=change):
+            inner = made(self, nb, token, blocks)
+            return lambda *a, **k: change(inner(*a, **k))
+        monkeypatch.setattr(feedback.FeedbackExporter, "_highlighter", twisted)
+        got, _ = ours.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
+        assert got == want and ours.code_blocks_kept_out == 0
