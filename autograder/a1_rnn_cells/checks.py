@@ -303,9 +303,8 @@ def _relu_top_alive(weights, x, state, D, H, L, bias, bidir) -> bool:
     direction)? A row all zero there makes the output fc's bias alone, whatever the steps
     before, so a model that skips a step or a layer would pass or fail by the draw: 13% of
     the draws of the 3-layer bias=False case (24% with two directions), at most 2% of the
-    others. The draws kept are
-    then a function of the secret still; _MAX_DRAWS dead draws in a row (0.13**50) would
-    keep the last."""
+    others. The draws kept are then a function of the secret still; _MAX_DRAWS dead draws in
+    a row (0.13**50) would keep the last."""
     rnn = _reference(nn.RNN(D, H, num_layers=L, bias=bias, batch_first=True, bidirectional=bidir,
                             nonlinearity="relu"), weights)
     with torch.no_grad():
