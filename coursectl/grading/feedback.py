@@ -28,8 +28,10 @@ from nbconvert.filters.highlight import Highlight2HTML
 from .. import offline_math
 
 # pygments' HtmlFormatter block as nbconvert's Highlight2HTML writes it: the wrapper's
-# class list, then spans with one class each (or none) and text with no markup in it.
-_BLOCK = re.compile(r'<div class="(?P<cls>[\w -]+)"><pre>(?P<body>(?:<span(?: class="[\w-]+")?>[^<>]*</span>|[^<>]+)*)'
+# class list, then spans with one class each (or none) and text with no markup in it. The
+# text between spans is matched one character at a time: a run matched as a repeated run
+# (``[^<>]+`` inside ``*``) makes a block that fails to match cost exponential time.
+_BLOCK = re.compile(r'<div class="(?P<cls>[\w -]+)"><pre>(?P<body>(?:<span(?: class="[\w-]+")?>[^<>]*</span>|[^<>])*)'
                     r'</pre></div>(?P<tail>\n?)\Z')
 
 
@@ -55,14 +57,16 @@ class FeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         kept = copy.deepcopy(resources)
-        page, resources, complete = self._export(nb, resources, kw, code_markers=True)
-        if not complete:  # a template that cleans or repeats the source: the pass sees all of it
-            page, resources, _ = self._export(nb, kept, kw, code_markers=False)
-        self.code_blocks_kept_out = self._kept_out if complete else 0
+        page, resources, blocks = self._export(nb, resources, kw, code_markers=True)
+        if blocks is None:  # a template that cleans or repeats the source: the pass sees all of it
+            page, resources, blocks = self._export(nb, kept, kw, code_markers=False)
+        self.code_blocks_kept_out = blocks
         return page, resources
 
     def _export(self, nb, resources, kw, *, code_markers: bool):
-        token = self._token = secrets.token_hex(16)
+        """(page, resources, how many code blocks were put in after the pass), or None for
+        the last if the page did not hold each of their markers exactly once."""
+        token = secrets.token_hex(16)
         marker = self.mathjax_marker = f"<!--course-inline-mathjax-{token}-->"
         blocks: dict[str, str] = {}
         configured = self.filters
@@ -81,8 +85,7 @@ class FeedbackExporter(HTMLExporter):
         page = re.sub(f"<!--course-code-{token}-[0-9]+-->", block, page)
         if marker in page:
             page = page.replace(marker, offline_math.inline_bundle(), 1)
-        self._kept_out = len(found)
-        return page, resources, sorted(found) == sorted(blocks)  # each marker once, none dropped
+        return page, resources, len(found) if sorted(found) == sorted(blocks) else None
 
     def _highlighter(self, nb, token: str, blocks: dict[str, str]):
         """nbconvert's highlighter for ``nb`` (its lexer chosen as HTMLExporter chooses it),
