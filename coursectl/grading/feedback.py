@@ -22,8 +22,8 @@ import html
 import re
 import secrets
 
+from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter
-from nbconvert.filters.highlight import Highlight2HTML
 
 from .. import offline_math
 
@@ -49,11 +49,43 @@ def _as_the_pass_writes(block: str) -> tuple[str, str] | None:
     return f'<div class="{" ".join(m.group("cls").split())}"><pre>{body}</pre></div>', m.group("tail")
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept in memory for every exporter of this process.
+
+    Each exporter builds a Jinja environment of its own, and each job's grading process
+    makes a new exporter: without this, every feedback page compiled nbconvert's and
+    nbgrader's templates again (about a quarter of a page's time). The fork server fills it
+    while it warms up (worker.warm_up), so grading processes start with it full. An entry is
+    used only for the very template source it was compiled from (Jinja checks the source's
+    checksum); a template changed on disk is compiled again."""
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = _CompiledTemplates()
+
+
 class FeedbackExporter(HTMLExporter):
     """HTMLExporter with the MathJax bundle and the highlighted code put in last."""
 
     mathjax_marker: str | None = None  # read by offline_math.InlineMathJax while rendering
     code_blocks_kept_out = 0  # of the last page: highlighted blocks put in after the pass
+    _code_blocks: dict[str, str] | None = None  # while a page is rendered with code markers
+    _code_token = ""
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = COMPILED_TEMPLATES
+        return environment
 
     def from_notebook_node(self, nb, resources=None, **kw):
         kept = copy.deepcopy(resources)
@@ -63,20 +95,25 @@ class FeedbackExporter(HTMLExporter):
         self.code_blocks_kept_out = blocks
         return page, resources
 
+    def register_filter(self, name, jinja_filter):
+        # HTMLExporter registers the notebook's highlighter here for each page. (Setting
+        # ``filters`` instead would rebuild the Jinja environment, templates and all.) A
+        # highlighter the configuration names is left alone.
+        if name == "highlight_code" and self._code_blocks is not None and name not in self.filters:
+            jinja_filter = self._highlighter(jinja_filter, self._code_token, self._code_blocks)
+        return super().register_filter(name, jinja_filter)
+
     def _export(self, nb, resources, kw, *, code_markers: bool):
         """(page, resources, how many code blocks were put in after the pass), or None for
         the last if the page did not hold each of their markers exactly once."""
-        token = secrets.token_hex(16)
+        token = self._code_token = secrets.token_hex(16)
         marker = self.mathjax_marker = f"<!--course-inline-mathjax-{token}-->"
         blocks: dict[str, str] = {}
-        configured = self.filters
-        if code_markers and "highlight_code" not in configured:  # a configured highlighter is left alone
-            self.filters = {**configured, "highlight_code": self._highlighter(nb, token, blocks)}
+        self._code_blocks = blocks if code_markers else None
         try:
             page, resources = super().from_notebook_node(nb, resources, **kw)
         finally:
-            self.mathjax_marker = None
-            self.filters = configured
+            self.mathjax_marker = self._code_blocks = None
         found: list[str] = []
 
         def block(m):
@@ -87,11 +124,9 @@ class FeedbackExporter(HTMLExporter):
             page = page.replace(marker, offline_math.inline_bundle(), 1)
         return page, resources, len(found) if sorted(found) == sorted(blocks) else None
 
-    def _highlighter(self, nb, token: str, blocks: dict[str, str]):
-        """nbconvert's highlighter for ``nb`` (its lexer chosen as HTMLExporter chooses it),
-        whose blocks become markers, their final form kept in ``blocks``."""
-        info = nb.metadata.get("language_info", {})
-        plain = Highlight2HTML(pygments_lexer=info.get("pygments_lexer", info.get("name", None)), parent=self)
+    def _highlighter(self, plain, token: str, blocks: dict[str, str]):
+        """nbconvert's highlighter for the page (``plain``, its lexer chosen by
+        HTMLExporter), whose blocks become markers, their final form kept in ``blocks``."""
 
         def highlight(source, language=None, metadata=None):
             block = plain(source, language=language, metadata=metadata)

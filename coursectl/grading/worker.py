@@ -770,7 +770,7 @@ def warm_up() -> None:
         config = Config()
         config.CourseDirectory.root = str(course)
         # Feedback as the course writes it (templates, filters), so that the fork server
-        # holds those templates compiled (feedback.TEMPLATES).
+        # holds those templates compiled (feedback.COMPILED_TEMPLATES).
         from coursectl.nbg import html_template_dirs
 
         config.GenerateFeedback.exporter_class = FeedbackExporter

@@ -92,8 +92,8 @@ def test_a_template_that_repeats_or_drops_the_code_gets_the_plain_export(monkeyp
     want, _ = plain.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
     made = feedback.FeedbackExporter._highlighter
     for change in (lambda out: out + out, lambda out: out.replace("<!--course-code-", "<!--dropped-", 1)):
-        def twisted(self, nb, token, blocks, change=change):
-            inner = made(self, nb, token, blocks)
+        def twisted(self, plain, token, blocks, change=change):
+            inner = made(self, plain, token, blocks)
             return lambda *a, **k: change(inner(*a, **k))
         monkeypatch.setattr(feedback.FeedbackExporter, "_highlighter", twisted)
         got, _ = ours.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
@@ -112,3 +112,40 @@ def test_a_block_that_is_not_pygments_plain_form_is_refused_at_once():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.stdout.strip() == "None", proc.stderr
+
+
+def test_templates_are_compiled_once_per_process(monkeypatch, tmp_path):
+    """Every exporter of a process (each job's grading process makes its own) reuses the
+    templates compiled before it, from the fork server's warm-up on; a template whose source
+    changed is compiled again."""
+    import warnings
+
+    import jinja2
+
+    from coursectl.grading import worker
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbgrader's own, about its throw-away course
+        worker.warm_up()  # what the fork server does before any job
+    compiled = []
+    real = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, *args, **kw):
+        compiled.append(name)
+        return real(self, source, name, filename, *args, **kw)
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    nb = _markup_notebook()
+    for _ in range(2):  # a new exporter, then a second page from the same one
+        _, ours = _exporters("feedback")
+        want, _ = ours.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
+        ours.from_notebook_node(copy.deepcopy(nb), resources=copy.deepcopy(RESOURCES))
+    assert compiled == []
+    # a course template of its own, changed between two exporters: compiled each time
+    (tmp_path / "mine").mkdir()
+    for text in ("one {{ nb.cells | length }}", "two {{ nb.cells | length }}"):
+        (tmp_path / "mine" / "index.html.j2").write_text(text)
+        (tmp_path / "mine" / "conf.json").write_text('{"base_template": "base", "mimetypes": {"text/html": true}}')
+        own = feedback.FeedbackExporter(extra_template_basedirs=[str(tmp_path)], template_name="mine")
+        page, _ = own.from_notebook_node(copy.deepcopy(nb))
+        assert page == f"{text.split()[0]} {len(nb.cells)}"
+    assert compiled.count("index.html.j2") == 2
