@@ -16,6 +16,7 @@ and inside the module's ``PROBE_CONTEXTS`` (context-manager factories, e.g. a1's
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import signal
 import sys
@@ -178,6 +179,16 @@ def _guarded_call(call, guard, ns):
     return result
 
 
+def _seed(torch, seed: int, devices: list) -> None:
+    """``torch.manual_seed(seed)`` for the generators a probe can use: the CPU's and, where
+    there are any, CUDA's. (torch.manual_seed also queues a seed for each accelerator
+    library not yet started, with a captured stack each time: most of a probe call's
+    overhead on a machine without one.)"""
+    torch.default_generator.manual_seed(seed)
+    if devices:
+        torch.cuda.manual_seed_all(seed)
+
+
 @contextlib.contextmanager
 def probe_context(ns: dict):
     """The context of every probe call; ``ns``: the probe module's namespace (see above)."""
@@ -196,7 +207,7 @@ def probe_context(ns: dict):
                 torch.set_num_threads(int(ns["PROBE_THREADS"]))
             for make in ns.get("PROBE_CONTEXTS", ()):
                 stack.enter_context(make())
-            torch.manual_seed(int(ns.get("PROBE_SEED", 0)))
+            _seed(torch, int(ns.get("PROBE_SEED", 0)), devices)
             yield
     finally:
         torch.set_num_threads(threads)
@@ -204,10 +215,18 @@ def probe_context(ns: dict):
         np.random.set_state(np_state)
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(probes_source: str):
+    """The probe module's code (a code object is immutable: each run still executes it in
+    a namespace of its own). In a kernel this module is loaded afresh for each grade cell;
+    in the grader's process (``Unit.run_local``) it saves compiling per call."""
+    return compile(probes_source, "<grader probes>", "exec")
+
+
 def run(user_ns: dict, plan: dict, probes_source: str, wire, emit: bool = True) -> dict:
     """Call every probe of ``plan`` and return (and display) the encoded results."""
     ns = {"__name__": "course_probes", "ProbeError": ProbeError}
-    exec(compile(probes_source, "<grader probes>", "exec"), ns)
+    exec(_compiled(probes_source), ns)
     objects = {param: user_ns.get(name, _MISSING) for param, name in plan["objects"].items()}
     student = Student(objects, plan.get("options", {}), plan["objects"])
     guard = plan.get("guard")
