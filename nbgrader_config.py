@@ -80,6 +80,11 @@ c.Autograde.autograde_preprocessors = [
     SanitizeStoredOutputs,  # last, after the scores are saved: the stored notebook is clean
 ]
 
+# nbconvert checks the notebook against the schema once, after the last of autograde's (and
+# feedback's) 15 or so steps, instead of after each: about 0.1 s less per submission. (`course
+# grade` checks and repairs what a student hands in before grading: grading/staging.py.)
+c.Exporter.optimistic_validation = True
+
 # Feedback must never show hidden test code: neither cell source nor traceback context.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor, SanitizeNotebook]
 # Feedback pages: nbconvert's HTMLExporter with the MathJax bundle and the highlighted code
