@@ -7,7 +7,8 @@
    missing), copied into a small template gradebook;
 3. stage: each submission is checked and repaired (staging.py) into a self-contained job
    (model.GradeJob: its files, the config, source/<a>, the template gradebook, limits,
-   the course's secret, prior manual grades);
+   the course's secret, prior manual grades), one at a time as the runner takes them, so
+   the first job starts after one submission is staged and the rest overlap with grading;
 4. dispatch: the runner runs ``jobs.grade_job`` for each: nbgrader autograde + feedback
    in a fresh process with per-cell and wall-clock limits, its kernel in the bubblewrap
    sandbox with a memory cap and no network;
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,9 +135,7 @@ class GradingPipeline:
                 self._mark("prepared")
                 self.intake(gb)
                 self._mark("intake")
-                self.stage(gb)
-                self._mark("staged")
-                for job, result in self.dispatch():
+                for job, result in self.dispatch(self.staged_jobs(gb)):
                     clock = time.perf_counter()
                     self.absorb(gb, job, result)
                     result.timings["writing"] = round(time.perf_counter() - clock, 4)
@@ -234,7 +234,13 @@ class GradingPipeline:
         self.template = template.read_bytes()
 
     def stage(self, gb) -> None:
-        """Check and repair each submission into a self-contained job."""
+        """Check and repair every submission into a self-contained job (``self.jobs``)."""
+        self.jobs = list(self.staged_jobs(gb))
+
+    def staged_jobs(self, gb) -> Iterator[GradeJob]:
+        """Check and repair each submission into a self-contained job, one at a time as the
+        runner takes them: the first job starts once its own submission is staged, not the
+        whole class's, and staging the rest overlaps with grading."""
         from . import gradebook, staging
 
         config_text = (self.course / "nbgrader_config.py").read_text(encoding="utf-8")
@@ -258,17 +264,20 @@ class GradingPipeline:
             if not staged.gradable:
                 self.fail(gb, student, staged.problems)
                 continue
-            self.jobs.append(GradeJob(
+            job = GradeJob(
                 assignment=self.assignment, student=student, submission=pack_tree(dest), config_text=config_text,
                 source=source, gradebook=self.template, limits=limits, course_id=self.course_id,
                 secret=self.secret.hex,
                 prior=gradebook.prior_grades(gb, self.assignment, student), feedback=self.opts.feedback,
-                sandbox=self.opts.sandbox, env=env))
+                sandbox=self.opts.sandbox, env=env)
             if not self.opts.work_dir:
                 shutil.rmtree(dest, ignore_errors=True)
+            yield job
+        self._mark("staged")
 
-    def dispatch(self):
-        """Run the jobs; yield (job, result) in the order they finish."""
+    def dispatch(self, jobs: Iterable[GradeJob] | None = None):
+        """Run ``jobs`` (default ``self.jobs``); yield (job, result) in the order they finish."""
+        jobs = self.jobs if jobs is None else jobs
         flying: list = []
 
         def submit(job: GradeJob):
@@ -279,11 +288,12 @@ class GradingPipeline:
         bar = _progress(len(self.chosen), self.assignment, self.opts.progress)
         bar.update(len(self.results))
         try:
-            for job, fut in runners.in_finish_order(submit, self.jobs, self.runner.window, self.runner.stalled):
+            for job, fut in runners.in_finish_order(submit, jobs, self.runner.window, self.runner.stalled):
                 result = self.runner.outcome(fut, job)
                 yield job, result
                 bar.set_postfix_str(f"{job.student}: {self.results[job.student].status}", refresh=False)
-                bar.update(1)
+                bar.update(len(self.results) - bar.n)  # this one, and any refused while staging
+            bar.update(len(self.results) - bar.n)
         except BaseException:  # Ctrl-C or a bug here: leave no grading process behind
             self.runner.abort([f for f in flying if not f.done()])
             raise

@@ -26,7 +26,7 @@ import os
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import jobs
 from .model import GradeJob, JobResult, Tree
@@ -58,22 +58,28 @@ class Stalled:
         return True
 
 
-def in_finish_order(submit: Callable, items: list, window: Callable[[], int] | None = None,
+_NONE_LEFT = object()
+
+
+def in_finish_order(submit: Callable, items: Iterable, window: Callable[[], int] | None = None,
                     stalled: Callable[[], str | None] | None = None, poll_s: float = 5.0) -> Iterator:
     """Submit ``items`` with ``submit(item) -> future`` and yield (item, future) in the
     order they finish, for any future type with add_done_callback. With ``window``, at
     most ``window()`` are in flight (checked at each refill, so workers that join count);
-    the remaining items wait here, not on a worker. ``stalled()``, asked every ``poll_s``
+    the remaining items wait here, not on a worker. ``items`` may be a generator: each item
+    is taken from it only when it can be submitted. ``stalled()``, asked every ``poll_s``
     while nothing finishes, may give a reason to stop waiting: every item not finished
     then comes back with a ``Stalled`` future."""
     done: queue.Queue = queue.Queue()
-    pending = list(items)
+    pending = iter(items)  # taken one at a time: an item may be made only when its turn comes
     flying: dict = {}
 
     def refill() -> None:
-        limit = len(pending) if window is None else max(1, window())
-        while pending and len(flying) < limit:
-            item = pending.pop(0)
+        limit = None if window is None else max(1, window())
+        while limit is None or len(flying) < limit:
+            item = next(pending, _NONE_LEFT)
+            if item is _NONE_LEFT:
+                return
             fut = submit(item)
             flying[fut] = item
             fut.add_done_callback(done.put)

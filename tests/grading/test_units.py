@@ -213,6 +213,25 @@ def test_window_keeps_the_rest_waiting_here():
     assert sorted(got) == list(range(8)) and most[0] <= 2
 
 
+def test_items_from_a_generator_are_made_only_when_there_is_room():
+    from concurrent.futures import Future
+
+    made = []
+
+    def items():
+        for i in range(5):
+            made.append(i)
+            yield i
+
+    def submit(i):  # each job is done at once: what limits the making is the window
+        fut = Future()
+        fut.set_result(i)
+        return fut
+
+    seen = [(i, list(made)) for i, _ in runners.in_finish_order(submit, items(), window=lambda: 2)]
+    assert seen == [(0, [0, 1]), (1, [0, 1, 2]), (2, [0, 1, 2, 3]), (3, [0, 1, 2, 3, 4]), (4, [0, 1, 2, 3, 4])]
+
+
 def test_a_stalled_cluster_reports_every_unfinished_job():
     from concurrent.futures import Future
 
