@@ -30,7 +30,11 @@ writing) minus the kernel's own time for the submission's non-import cells; the 
 it counts the whole job (ahead included). Scores must equal nbgrader's.
 
     python benchmarks/grading_speed.py [--copies 8] [--assignment a1_rnn_cells] [--workers 1 2 4]
-                                       [--baseline REF]
+                                       [--baseline REF] [--pairs N]
+
+With ``--pairs N`` it then runs N more back-to-back pairs of sequential nbgrader and
+`course grade --workers 2` and prints each pair's speed-up and their median: on a shared
+machine whose speed drifts over minutes, runs next to each other compare more fairly.
 
 Targets (issue 18): 2 workers on 2 cores >= 3x sequential nbgrader (a1, 8+ copies); per-job
 overhead <= 0.5 s; --cluster local:2 within 15% of --workers 2; first result <= 3 s plus
@@ -145,6 +149,9 @@ def main() -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="course grade --workers W, each W")
     p.add_argument("--no-cluster", action="store_true", help="skip --cluster local:2")
     p.add_argument("--no-feedback-baseline", action="store_true", help="skip nbgrader autograde + generate_feedback")
+    p.add_argument("--pairs", type=int, default=0, metavar="N",
+                   help="then N more back-to-back pairs of sequential nbgrader and course grade --workers 2, "
+                        "each pair's speed-up and their median (a shared machine drifts between runs)")
     p.add_argument("--baseline", metavar="REF", help="also run course grade --workers W with coursectl/ of git REF "
                                                      "(or of a folder REF holding a coursectl/)")
     args = p.parse_args()
@@ -195,6 +202,13 @@ def main() -> int:
                               base, runs_dir, a, 2))
         fresh = timed("course grade --workers 1, 1 submission, fresh gradebook",
                       [course_cli, "grade", a, "--workers", "1"], base, runs_dir, a, 1, fresh_gradebook=True, one=True)
+        pairs = []
+        for i in range(args.pairs):
+            one = timed(f"pair {i + 1}: nbgrader autograde (sequential)", [nbg, "autograde", a, "--force"],
+                        base, runs_dir, a, 1)
+            two = timed(f"pair {i + 1}: course grade --workers 2", [course_cli, "grade", a, "--workers", "2"],
+                        base, runs_dir, a, 2)
+            pairs.append((one, two))
 
     seq = runs[0]
     print(f"\n{'run':<42}{'wall s':>8}{'sub/min':>9}{'/worker':>9}{'speed-up':>10}{'first s':>9}{'load':>12}")
@@ -233,6 +247,14 @@ def main() -> int:
     if dask and two:
         print(f"--cluster local:2 vs --workers 2: {100 * (dask.wall / two.wall - 1):+.0f}% (target within 15%,"
               f" cluster start-up included)")
+    if pairs:
+        ratios = [one.wall / two.wall for one, two in pairs]
+        print(f"back-to-back pairs, speed-up of --workers 2: "
+              + ", ".join(f"{one.wall:.1f}/{two.wall:.1f} s = {r:.2f}x" for (one, two), r in zip(pairs, ratios))
+              + f"; median {statistics.median(ratios):.2f}x")
+        for one, two in pairs:
+            if one.scores != seq.scores or two.scores != seq.scores:
+                print(f"  !! scores differ in a pair: {one.scores} {two.scores}")
     first_job = fresh.jobs[0]["timings"] if fresh.jobs else {}
     print(f"fresh gradebook: definition (intake step) {fresh.steps.get('intake', 0) - fresh.steps.get('prepared', 0):.2f}"
           f" s; first result at {fresh.first or 0:.2f} s after start; that notebook's own cell time "
