@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 # torch is installed first, pinned to the CPU wheel: a plain `torch` requirement
 # would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 	-sh tests/install_chp.sh $(VENV)
 	# course grade runs student kernels in Debian's bubblewrap sandbox (warns without apt/root)
 	-sh coursectl/grading/install_bubblewrap.sh
+	# jsonschema's IRI check (1.5 s of CPU as it is imported) loaded on first use in every
+	# process of the venv: each nbgrader command, Jupyter server and notebook reader
+	$(BIN)/python -m coursectl.lazy_iri install $(VENV)
 	# JupyterLab in this venv without the news prompt (students' bundles set the same)
 	$(BIN)/python -m coursectl.bundle lab-settings $(VENV)
 	# JupyterLab's "Submit for feedback" (prebuilt in coursekit/labextension; its server extension

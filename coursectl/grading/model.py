@@ -37,14 +37,12 @@ TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "preload", "waiting"
 
 
 def skip_slow_format_checks() -> None:
-    """jsonschema, on its first import, imports ``rfc3987_syntax`` where installed (for its
-    optional "iri" format checker), which builds a grammar parser: 1.3 s of CPU in every
-    process. Nothing in grading checks formats (nbformat and nbgrader validate without a
-    format checker), so the grading processes and `course grade` go without it."""
-    import sys
+    """jsonschema's IRI format check (rfc3987_syntax builds a grammar parser on import,
+    1.5 s of CPU) loaded on first use in the grading processes and `course grade`, where
+    the course's environment has no start-up line doing it already (coursectl/lazy_iri.py)."""
+    from ..lazy_iri import install
 
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # None: "not installed" to importers
+    install()
 
 
 def pack_tree(folder: Path) -> Tree:
