@@ -29,6 +29,11 @@ c = get_config()  # noqa: F821 (provided by traitlets)
 from coursectl.grading import nblinks  # noqa: E402
 
 nblinks.install()
+# A new gradebook gets nbgrader's schema version read in this process, not from the
+# `alembic heads` command (a second interpreter, about 1 s of CPU per new gradebook).
+from coursectl.grading.gradebook import read_head_in_process  # noqa: E402
+
+read_head_in_process()
 
 c.CourseDirectory.course_id = "seqcourse"
 # Where `nbgrader release_assignment`/`collect` exchange files; nbgrader's default

@@ -64,6 +64,15 @@ def head_version() -> str:
     return heads[0]
 
 
+def read_head_in_process() -> None:
+    """Plain nbgrader, creating a gradebook, runs the `alembic heads` command for the version
+    it stamps (a new interpreter importing alembic and sqlalchemy: about 1 s of CPU per new
+    gradebook); nbgrader_config.py calls this so that it gets the same version, read here."""
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = head_version
+
+
 def _stamp_new_sqlite(db_url: str) -> None:
     """A SQLite gradebook about to be created gets the version table nbgrader would give
     it (then nbgrader creates the other tables and skips its `alembic heads` run); any

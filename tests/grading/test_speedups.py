@@ -4,7 +4,10 @@ gradebooks stamped with nbgrader's alembic head without running `alembic`, and a
 server (prefork.py) whose imports leave no first-use import to each job's planning."""
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
 
 import jsonschema
 import pytest
@@ -12,6 +15,7 @@ from nbformat.v4 import new_code_cell
 
 from coursectl.grading import gradebook, worker
 from coursectl.nbg import path_with_tools
+from nbcourse import BIN, REPO
 
 
 def _cell(**meta):
@@ -53,11 +57,20 @@ def test_patched_nbgrader_still_refuses_bad_metadata(monkeypatch):
         MetadataValidatorV3().validate_cell(_cell(points="many"))
 
 
-def test_new_gradebook_stamped_like_nbgrader(tmp_path, monkeypatch):
-    from nbgrader.api import get_alembic_version
+def _alembic_heads() -> str:
+    """What nbgrader's own get_alembic_version reads, from the `alembic heads` command (the
+    function itself is swapped wherever the course's nbgrader_config.py was loaded)."""
+    from nbgrader.dbutil import _temp_alembic_ini
 
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        out = subprocess.run([str(BIN / "alembic"), "-c", ini, "heads"], capture_output=True, text=True,
+                             check=True).stdout
+    return out.split("\n")[0].split(" ")[0]
+
+
+def test_new_gradebook_stamped_like_nbgrader(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", path_with_tools(""))
-    assert gradebook.head_version() == get_alembic_version()  # what nbgrader gets from `alembic heads`
+    assert gradebook.head_version() == _alembic_heads()  # what nbgrader gets from `alembic heads`
     with gradebook.open_gradebook(f"sqlite:///{tmp_path / 'new.db'}") as gb:
         gb.update_or_create_student("s")
         assert gradebook.schema_version(gb) == gradebook.head_version()
@@ -136,7 +149,6 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
 
     from coursectl.assignments import ASSIGNMENTS
     from coursectl.grading import jobs
-    from nbcourse import REPO
 
     procs = {a: subprocess.Popen([sys.executable, "-c", PLAN_IMPORTS, a], cwd=REPO, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in ASSIGNMENTS}
@@ -225,3 +237,24 @@ def test_the_first_job_starts_before_the_rest_of_the_class_is_staged(tmp_path, m
     assert seen[0] == ("s0", ["s0"])
     assert [student for student, _ in seen] == staged == [f"s{i}" for i in range(5)]
     assert {r.student: r.status for r in run.results} == {f"s{i}": "failed" for i in range(5)}
+
+
+def test_plain_nbgrader_stamps_a_new_gradebook_without_running_alembic(tmp_path):
+    """The course's nbgrader_config.py gives nbgrader the version in process: a new
+    gradebook made by a plain `nbgrader` command, with an `alembic` on PATH that refuses
+    to run, is stamped with the head all the same."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "alembic").write_text("#!/bin/sh\ntouch \"$0.ran\"\nexit 3\n")
+    (fake / "alembic").chmod(0o755)
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    env = dict(os.environ, PATH=f"{fake}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([str(BIN / "nbgrader"), "db", "student", "add", "s1"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (fake / "alembic.ran").exists()
+    with sqlite3.connect(course / "gradebook.db") as con:
+        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [(gradebook.head_version(),)]
+        assert con.execute("SELECT id FROM student").fetchall() == [("s1",)]
