@@ -623,7 +623,19 @@ def _load_launcher(path: str):
     return module
 
 
+def _forget_start_up_line() -> None:
+    """The course environment's start-up line (coursectl/lazy_iri.py, a .pth file) ran in
+    this interpreter before this file: it imported coursectl.lazy_iri and put a stand-in for
+    rfc3987_syntax. A kernel started afresh in the sandbox has neither (coursectl is out of
+    its sight), so a kernel forked from here must not have them either."""
+    for name in [n for n in sys.modules if n == "coursectl" or n.startswith("coursectl.")]:
+        del sys.modules[name]
+    if type(sys.modules.get("rfc3987_syntax")).__name__ == "_StandIn":
+        del sys.modules["rfc3987_syntax"]
+
+
 def main(argv: list) -> int:
+    _forget_start_up_line()
     START_ENV.update(os.environ)
     # sys.path[0] is this package's folder: nothing may be imported from it.
     here = os.path.dirname(os.path.abspath(__file__))
