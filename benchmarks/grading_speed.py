@@ -38,7 +38,10 @@ machine whose speed drifts over minutes, runs next to each other compare more fa
 
 Targets (issue 18): 2 workers on 2 cores >= 3x sequential nbgrader (a1, 8+ copies); per-job
 overhead <= 0.5 s; --cluster local:2 within 15% of --workers 2; first result <= 3 s plus
-the notebook's own cell time. The load average (1 min) is printed before and after each run.
+the notebook's own cell time. The load average (1 min) is printed before and after each run,
+and (on Linux) the CPU the whole machine spent during each run per submission ("cpu/sub", busy
+time from /proc/stat: every process, kernels included): on a shared VM whose speed drifts, what
+a submission costs is steadier than the wall time.
 """
 from __future__ import annotations
 
@@ -93,12 +96,29 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user, nice, system, irq, softirq, steal: not idle (3) or iowait (4)
+    return sum(t for i, t in enumerate(ticks[:8]) if i not in (3, 4)) / os.sysconf("SC_CLK_TCK")
+
+
+def _spent(before: float | None) -> float | None:
+    after = busy_seconds()
+    return None if before is None or after is None else after - before
+
+
 class Run:
     """One timed command on a fresh copy of the course."""
 
     def __init__(self, label: str, workers: int, wall: float, got: dict, loads: tuple[float, float],
-                 lines: list[dict]):
+                 lines: list[dict], cpu: float | None = None):
         self.label, self.workers, self.wall, self.scores, self.loads = label, workers, wall, got, loads
+        self.cpu = cpu  # the machine's busy CPU seconds during the run
         self.jobs = [ln for ln in lines if "timings" in ln]
         self.steps = {ln["step"]: ln["at"] for ln in lines if "step" in ln}
 
@@ -133,10 +153,11 @@ def timed(label: str, cmd: list[str], base: Path, tmp: Path, assignment: str, wo
         for folder in sorted((course / "submitted").iterdir())[1:]:
             shutil.rmtree(folder)
     log = course.parent / f"{course.name}.timings.jsonl"
-    before = load()
+    before, busy = load(), busy_seconds()
     wall = _run(cmd, course, env={"COURSE_GRADE_TIMINGS": str(log), **(env or {})})
+    cpu = _spent(busy)
     lines = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
-    run = Run(label, workers, wall, scores(course, assignment), (before, load()), lines)
+    run = Run(label, workers, wall, scores(course, assignment), (before, load()), lines, cpu)
     shutil.rmtree(course, ignore_errors=True)
     print(f"  {label}: {wall:.1f} s (load {before:.2f} -> {run.loads[1]:.2f})", flush=True)
     return run
@@ -185,10 +206,11 @@ def main() -> int:
         runs.append(timed("nbgrader autograde (sequential)", [nbg, "autograde", a, "--force"], base, runs_dir, a, 1))
         if not args.no_feedback_baseline:
             course = Path(shutil.copytree(base, runs_dir / "fb"))
-            before = load()
+            before, busy = load(), busy_seconds()
             wall = _run([nbg, "autograde", a, "--force"], course) + _run([nbg, "generate_feedback", a, "--force"],
                                                                          course)
-            runs.append(Run("nbgrader autograde + generate_feedback", 1, wall, scores(course, a), (before, load()), []))
+            runs.append(Run("nbgrader autograde + generate_feedback", 1, wall, scores(course, a), (before, load()), [],
+                            _spent(busy)))
             print(f"  {runs[-1].label}: {wall:.1f} s (load {before:.2f} -> {load():.2f})", flush=True)
         for w in args.workers:
             runs.append(timed(f"course grade --workers {w}", [course_cli, "grade", a, "--workers", str(w)],
@@ -211,12 +233,14 @@ def main() -> int:
             pairs.append((one, two))
 
     seq = runs[0]
-    print(f"\n{'run':<42}{'wall s':>8}{'sub/min':>9}{'/worker':>9}{'speed-up':>10}{'first s':>9}{'load':>12}")
+    print(f"\n{'run':<42}{'wall s':>8}{'sub/min':>9}{'/worker':>9}{'speed-up':>10}{'first s':>9}{'load':>12}"
+          f"{'cpu/sub':>9}")
     for r in runs:
         rate = 60 * n / r.wall
         first = f"{r.first:9.1f}" if r.first is not None else f"{'':9}"
+        cpu = f"{r.cpu / n:9.2f}" if r.cpu is not None else ""
         print(f"{r.label:<42}{r.wall:8.1f}{rate:9.1f}{rate / r.workers:9.1f}{seq.wall / r.wall:9.2f}x{first}"
-              f"{r.loads[0]:6.2f}>{r.loads[1]:<5.2f}")
+              f"{r.loads[0]:6.2f}>{r.loads[1]:<5.2f}{cpu}")
         if r.scores != seq.scores:
             print(f"  !! scores differ from nbgrader's: {r.scores}")
     full = set(seq.scores.values())
@@ -252,6 +276,9 @@ def main() -> int:
         print(f"back-to-back pairs, speed-up of --workers 2: "
               + ", ".join(f"{one.wall:.1f}/{two.wall:.1f} s = {r:.2f}x" for (one, two), r in zip(pairs, ratios))
               + f"; median {statistics.median(ratios):.2f}x")
+        if all(one.cpu and two.cpu for one, two in pairs):
+            print("  machine CPU per submission in the pairs (nbgrader / --workers 2): "
+                  + ", ".join(f"{one.cpu / n:.2f}/{two.cpu / n:.2f} s" for one, two in pairs))
         for one, two in pairs:
             if one.scores != seq.scores or two.scores != seq.scores:
                 print(f"  !! scores differ in a pair: {one.scores} {two.scores}")
