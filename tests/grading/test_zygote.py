@@ -128,15 +128,21 @@ def _run(coro):
 
 
 async def _probe_both(tmp_path, address):
-    out = {}
-    for name, addr in (("forked", address), ("bwrap", None)):
-        k = Kernel(tmp_path, addr)
-        await k.start()
-        try:
+    """Both kernels' probes, taken while both run: a namespace's id is an inode number that
+    the kernel may give again once the namespace is gone, so ids of kernels that did not
+    live at the same time could match by reuse."""
+    out, started = {}, []
+    try:
+        for name, addr in (("forked", address), ("bwrap", None)):
+            (tmp_path / name).mkdir()
+            k = Kernel(tmp_path / name, addr)  # each stop() puts back the SANDBOX its __init__ found
+            started.append(k)
+            await k.start()
             out[name] = await k.probe()
             out[name]["forked_pid"] = k.km.forked_pid
             out[name]["group"] = k.km._group.folders if k.km._group else None
-        finally:
+    finally:
+        for k in reversed(started):
             await k.stop()
     return out
 
