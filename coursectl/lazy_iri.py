@@ -13,7 +13,8 @@ not installed, or jsonschema is already imported, it does nothing.
 
 For every process of an environment, `make setup` writes a .pth file that calls it at
 start-up (``python -m coursectl.lazy_iri install PREFIX``); where ``coursectl`` cannot be
-imported (a sandboxed kernel sees only the course's notebook helpers) the line does nothing.
+imported (a sandboxed kernel sees only the course's notebook helpers) the line does nothing,
+and the kernels' zygote, which starts on the host, forgets both before it preloads (zygote.py).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class _StandIn(types.ModuleType):
     """``rfc3987_syntax`` until something other than ``is_valid_syntax`` is asked for."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__") and name.endswith("__"):
+        if name.startswith("__") and name.endswith("__") and name not in ("__file__", "__all__"):
             raise AttributeError(name)  # copy/pickle/inspect probes: no import for them
         return getattr(_real(), name)
 
@@ -71,6 +72,8 @@ def install() -> bool:
         return False  # not installed: jsonschema goes without IRI checks anyway
     stand_in = _StandIn(NAME, "rfc3987_syntax, imported on first use (coursectl.lazy_iri)")
     stand_in.__spec__ = spec
+    if spec.submodule_search_locations is not None:  # its submodules import as before
+        stand_in.__path__ = list(spec.submodule_search_locations)
     stand_in.is_valid_syntax = is_valid_syntax
     sys.modules[NAME] = stand_in
     return True

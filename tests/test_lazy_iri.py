@@ -81,3 +81,11 @@ def test_the_course_environment_starts_with_the_stand_in():
     proc = subprocess.run([sys.executable, "-c", "import sys, nbformat; print(type(sys.modules['rfc3987_syntax'])"
                                                  ".__name__)"], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "_StandIn", proc.stdout + proc.stderr
+
+
+def test_submodules_import_under_the_stand_in():
+    code = ("import sys\nfrom coursectl import lazy_iri\nsys.modules.pop('rfc3987_syntax', None)\n"
+            "assert lazy_iri.install()\nimport rfc3987_syntax.utils\n"
+            "print(type(sys.modules['rfc3987_syntax']).__name__, rfc3987_syntax.utils.__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["_StandIn", "rfc3987_syntax.utils"], proc.stderr
