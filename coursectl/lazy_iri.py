@@ -33,7 +33,7 @@ class _StandIn(types.ModuleType):
     """``rfc3987_syntax`` until something other than ``is_valid_syntax`` is asked for."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__") and name.endswith("__") and name not in ("__file__", "__all__"):
+        if name.startswith("__") and name.endswith("__") and name != "__all__":
             raise AttributeError(name)  # copy/pickle/inspect probes: no import for them
         return getattr(_real(), name)
 
@@ -72,6 +72,10 @@ def install() -> bool:
         return False  # not installed: jsonschema goes without IRI checks anyway
     stand_in = _StandIn(NAME, "rfc3987_syntax, imported on first use (coursectl.lazy_iri)")
     stand_in.__spec__ = spec
+    # inspect.getmodule reads every module's __file__, and torch calls it as it is imported
+    # (registering its custom ops): answered here, so importing torch loads no grammar.
+    if spec.origin is not None and spec.has_location:
+        stand_in.__file__ = spec.origin
     if spec.submodule_search_locations is not None:  # its submodules import as before
         stand_in.__path__ = list(spec.submodule_search_locations)
     stand_in.is_valid_syntax = is_valid_syntax

@@ -89,3 +89,21 @@ def test_submodules_import_under_the_stand_in():
             "print(type(sys.modules['rfc3987_syntax']).__name__, rfc3987_syntax.utils.__name__)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["_StandIn", "rfc3987_syntax.utils"], proc.stderr
+
+
+def test_reading_every_modules_file_loads_no_grammar():
+    """inspect.getmodule reads each module's __file__; torch calls it as it is imported (its
+    custom ops), so every process that imports torch would otherwise load the grammar."""
+    code = ("import sys, inspect, json\nfrom coursectl import lazy_iri\nsys.modules.pop('rfc3987_syntax', None)\n"
+            "assert lazy_iri.install()\nstand_in = sys.modules['rfc3987_syntax']\n"
+            "inspect.getmodule(json.dumps, '/no/such/file.py')\n"
+            "import torch\n"
+            "print(type(sys.modules['rfc3987_syntax']).__name__, 'rfc3987_syntax.syntax_helpers' in sys.modules,"
+            " stand_in.__file__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    kind, loaded, file = proc.stdout.split()
+    assert (kind, loaded) == ("_StandIn", "False"), proc.stderr
+    real = subprocess.run([sys.executable, "-c", "import sys; sys.modules.pop('rfc3987_syntax', None); "
+                                                 "import rfc3987_syntax; print(rfc3987_syntax.__file__)"],
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+    assert file == real  # the stand-in names the real module's file
