@@ -34,6 +34,11 @@ nblinks.install()
 from coursectl.grading.gradebook import read_head_in_process  # noqa: E402
 
 read_head_in_process()
+# nbgrader checks each cell's metadata against a JSON schema and, through jsonschema.validate,
+# the schema itself again for each cell: checked once per process instead (cell_schema.py).
+from coursectl.grading import cell_schema  # noqa: E402
+
+cell_schema.install()
 
 c.CourseDirectory.course_id = "seqcourse"
 # Where `nbgrader release_assignment`/`collect` exchange files; nbgrader's default

@@ -174,6 +174,9 @@ class GradingPipeline:
             threading.Thread(target=report.preload_plotting, daemon=True).start()
             self.db_url, self.course_id = course_settings(self.course)
             self.db_url = self.opts.db_url or self.db_url
+            from . import cell_schema
+
+            cell_schema.install()  # staging checks each cell's metadata (a course config may predate it)
             self.work = Path(self.opts.work_dir) if self.opts.work_dir else Path(
                 tempfile.mkdtemp(prefix=f"grade-{self.assignment}-"))
             self.work.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,13 @@ import importlib.util
 import pkgutil
 import warnings
 
-from .worker import schema_checks_once, warm_up
+from . import cell_schema
+from .worker import warm_up
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     try:
-        schema_checks_once()
+        cell_schema.install()
     except Exception:  # nbgrader's own per-call check stays
         pass
     try:

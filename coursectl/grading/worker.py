@@ -710,37 +710,6 @@ def child_main(job: GradeJob, workdir: str, runtime: str, bwrap: str | None, job
 # --------------------------------------------------------------------------- fork server warm-up
 
 
-_SCHEMA_VALIDATORS: dict[str, object] = {}
-
-
-def _validate_against(instance, schema) -> None:
-    """``jsonschema.validate`` with the schema checked and its validator built once per
-    schema, not per cell: same errors (the best match of all), same exceptions."""
-    import jsonschema
-
-    key = json.dumps(schema, sort_keys=True)
-    validator = _SCHEMA_VALIDATORS.get(key)
-    if validator is None:
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
-        validator = _SCHEMA_VALIDATORS[key] = cls(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
-    if error is not None:
-        raise error
-
-
-def schema_checks_once() -> None:
-    """nbgrader checks every cell's metadata with ``jsonschema.validate``, which checks the
-    schema itself again on each call (most of nbgrader's CheckCellMetadata time). In the
-    fork server (and so the grading processes) it uses _validate_against instead."""
-    import types
-
-    import jsonschema
-    from nbgrader.nbgraderformat import common
-
-    common.jsonschema = types.SimpleNamespace(validate=_validate_against, ValidationError=jsonschema.ValidationError)
-
-
 def warm_up() -> None:
     """Run nbgrader once, without a kernel, in the fork server.
 

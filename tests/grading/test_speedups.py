@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from nbformat.v4 import new_code_cell
 
-from coursectl.grading import gradebook, worker
+from coursectl.grading import cell_schema, gradebook
 from coursectl.nbg import path_with_tools
 from nbcourse import BIN, REPO
 
@@ -37,7 +37,7 @@ def test_cached_schema_check_matches_jsonschema(meta):
         want = (exc.message, list(exc.path))
     for _ in range(2):  # built, then cached
         try:
-            worker._validate_against(instance, schema)
+            cell_schema.validate_against(instance, schema)
             got = None
         except jsonschema.ValidationError as exc:
             got = (exc.message, list(exc.path))
@@ -50,11 +50,21 @@ def test_patched_nbgrader_still_refuses_bad_metadata(monkeypatch):
     from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
     monkeypatch.setattr(common, "jsonschema", common.jsonschema)  # undone after the test
-    worker.schema_checks_once()
-    assert common.jsonschema.validate is worker._validate_against
+    cell_schema.install()
+    assert common.jsonschema.validate is cell_schema.validate_against
     MetadataValidatorV3().validate_cell(_cell())
     with pytest.raises(jsonschema.ValidationError):
         MetadataValidatorV3().validate_cell(_cell(points="many"))
+
+
+def test_the_course_config_checks_each_schema_once_in_every_nbgrader_process(tmp_path):
+    """nbgrader_config.py installs cell_schema for plain nbgrader commands and `course` alike."""
+    code = ("import sys; from traitlets.config.loader import PyFileConfigLoader\n"
+            f"PyFileConfigLoader('nbgrader_config.py', path={str(REPO)!r}).load_config()\n"
+            "from nbgrader.nbgraderformat import common\n"
+            "print(common.jsonschema.validate.__module__)")
+    out = subprocess.run([str(BIN / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "coursectl.grading.cell_schema", out.stderr[-2000:]
 
 
 def _alembic_heads() -> str:
