@@ -5,7 +5,6 @@ server (prefork.py) whose imports leave no first-use import to each job's planni
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 
@@ -15,7 +14,7 @@ from nbformat.v4 import new_code_cell
 
 from coursectl.grading import cell_schema, gradebook
 from coursectl.nbg import path_with_tools
-from nbcourse import BIN, REPO
+from nbcourse import BIN, REPO, make_course
 
 
 def _cell(**meta):
@@ -257,9 +256,7 @@ def test_plain_nbgrader_stamps_a_new_gradebook_without_running_alembic(tmp_path)
     fake.mkdir()
     (fake / "alembic").write_text("#!/bin/sh\ntouch \"$0.ran\"\nexit 3\n")
     (fake / "alembic").chmod(0o755)
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    course = make_course(tmp_path)  # the course's nbgrader_config.py, nothing else
     env = dict(os.environ, PATH=f"{fake}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([str(BIN / "nbgrader"), "db", "student", "add", "s1"], cwd=course, env=env,
                           capture_output=True, text=True, timeout=300)
