@@ -127,16 +127,41 @@ def _with_threads(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def warm_zygote(source: Tree, env: dict[str, str]) -> None:
-    """Start now the zygote that jobs with this ``source`` and ``env`` will use (the
-    local pool, as a run starts: its imports overlap with the run's preparation)."""
-    _zygote_for(source, _with_threads(env))
+def warm_zygote(source: Tree, env: dict[str, str]) -> tuple[str, tuple[str, int]] | None:
+    """Start now the zygote that jobs with this ``source`` and ``env`` will use (as a run
+    starts: its imports overlap with the run's preparation); (its key, (socket, pid)), or
+    None where there is none."""
+    spec = _zygote_spec(source, _with_threads(env))
+    if spec is None:
+        return None
+    found = zygote.ZYGOTES.address(*spec)
+    return None if found is None else (zygote.Zygotes.key(*spec[:2]), found)
+
+
+def adopt_zygote(source: Tree, env: dict[str, str], shared: tuple[str, tuple[str, int]]) -> bool:
+    """On a worker of a LocalCluster: let this worker's jobs with ``source`` and ``env`` use
+    the zygote ``shared`` (warm_zygote's answer in the `course grade` process that started
+    the cluster) instead of starting one of its own, where the kernels it forks are the
+    very ones this worker would ask for (same modules, same environment); whether it did."""
+    spec = _zygote_spec(source, _with_threads(env))
+    key, (address, pid) = shared
+    if spec is None or zygote.Zygotes.key(*spec[:2]) != key:
+        return False
+    zygote.ZYGOTES.adopt(key, address, pid)
+    return True
 
 
 def _zygote_for(source: Tree, env: dict[str, str]) -> tuple[str, int] | None:
     """(socket, pid) of the zygote (zygote.py) whose kernels suit jobs of this assignment
     (its ``source`` notebooks) and environment, or None: where zygotes cannot be used
     here, or COURSE_NO_ZYGOTE=1 says not to."""
+    spec = _zygote_spec(source, env)
+    return None if spec is None else zygote.ZYGOTES.address(*spec)
+
+
+def _zygote_spec(source: Tree, env: dict[str, str]) -> tuple[list, dict, list] | None:
+    """(modules, kernel environment, font files) of the zygote for jobs of this assignment
+    and environment, or None where there is none (see _zygote_for)."""
     environ = dict(os.environ, **env, NBGRADER_EXECUTION="autograde")  # as nbgrader's Autograde sets it
     if environ.get("COURSE_NO_ZYGOTE") == "1" or zygote.supported() is not None:
         return None
@@ -144,7 +169,7 @@ def _zygote_for(source: Tree, env: dict[str, str]) -> tuple[str, int] | None:
     kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
     texts = [data.decode("utf-8", "replace") for rel, (_, data) in sorted(source.items())
              if rel.endswith(".ipynb") and "/" not in rel]
-    return zygote.ZYGOTES.address(_preload_for(texts), kernel_env, opts["home_files"])
+    return _preload_for(texts), kernel_env, opts["home_files"]
 
 
 _PRELOADS: dict[tuple[str, ...], list] = {}

@@ -189,9 +189,16 @@ class DaskRunner:
         return course_env(remote=True)
 
     def warm(self, source: Tree, env: dict[str, str]) -> None:
-        """Start each worker's kernels' zygote (zygote.py) now, beside the staging."""
+        """Start each worker's kernels' zygote (zygote.py) now, beside the staging. The
+        workers of our own LocalCluster share this machine and this process's zygote."""
+        # (client.run waits: its wait=False is for coroutine functions only. Starting a
+        # zygote returns at once; it imports in the background.)
         try:
-            self.client.run(jobs.warm_zygote, source, env, wait=False)
+            shared = jobs.warm_zygote(source, env) if self.cluster is not None else None
+            if shared is not None:
+                self.client.run(_adopt_or_warm, source, env, shared)
+            else:
+                self.client.run(jobs.warm_zygote, source, env)
         except Exception:  # a worker that cannot: it starts one with its first job
             pass
 
@@ -252,6 +259,12 @@ class DaskRunner:
             if self.cluster is not None:
                 self.cluster.close()
             self.owned = False
+
+
+def _adopt_or_warm(source: Tree, env: dict[str, str], shared) -> None:
+    """On a LocalCluster's worker: the course process's zygote, else one of its own."""
+    if not jobs.adopt_zygote(source, env, shared):
+        jobs.warm_zygote(source, env)
 
 
 def _allowed_failures(dask_scheduler=None) -> int:

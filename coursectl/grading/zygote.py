@@ -297,12 +297,25 @@ class Zygotes:
         self._folder: str | None = None
         self._started = 0
 
+    @staticmethod
+    def key(preload: list, env: dict) -> str:
+        """What a zygote is for: its modules and its kernels' environment."""
+        return json.dumps([preload, sorted(zygote_env(env).items())])
+
+    def adopt(self, key: str, address: str, pid: int) -> None:
+        """Use for ``key`` the zygote (``address``, ``pid``) another process of this machine
+        started, as a LocalCluster's workers use the one of the `course grade` process that
+        started them: one zygote's imports instead of one per worker. It stays that
+        process's: never ended from here; once gone, this process starts its own."""
+        with self._lock:
+            self._running.setdefault(key, (_Borrowed(pid, address), address))
+
     def address(self, preload: list, env: dict, font_files: list) -> tuple[str, int] | None:
         """(socket, pid) of the zygote for these modules and environment (starting it if
         needed), or None where zygotes cannot be used here."""
         if supported() is not None:
             return None
-        key = json.dumps([preload, sorted(zygote_env(env).items())])
+        key = self.key(preload, env)
         with self._lock:
             proc, address = self._running.pop(key, (None, None))
             if proc is None or proc.poll() is not None:
@@ -332,6 +345,8 @@ class Zygotes:
 
     @staticmethod
     def _end(proc, address: str) -> None:
+        if isinstance(proc, _Borrowed):  # its owner ends it
+            return
         try:
             proc.stdin.close()
             proc.kill()
@@ -353,6 +368,16 @@ class Zygotes:
 
                 shutil.rmtree(self._folder, ignore_errors=True)
                 self._folder = None
+
+
+class _Borrowed:
+    """An adopted zygote (Zygotes.adopt), in the registry's place of a Popen."""
+
+    def __init__(self, pid: int, address: str):
+        self.pid, self.address = pid, address
+
+    def poll(self) -> int | None:
+        return None if _alive(self.pid) and os.path.exists(self.address) else 1
 
 
 ZYGOTES = Zygotes()

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,42 @@ from fixtures.grading import tiny
 from nbcourse import BIN, scores, submit
 
 FULL = {"test_square": (2.0, 2.0), "test_cube": (3.0, 3.0)}
+
+
+class _ZygoteWatch:
+    """The kernel zygotes that run while the block runs: socket -> {pid: parent pid} of the
+    processes with its command line (zygote.py and the kernels forked from it)."""
+
+    def __init__(self):
+        import threading
+
+        self.seen: dict[str, dict[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        from coursectl.grading import zygote
+
+        while not self._stop.wait(0.05):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    argv = (Path(entry.path) / "cmdline").read_bytes().split(b"\0")
+                    stat = (Path(entry.path) / "stat").read_text()
+                except OSError:
+                    continue
+                if len(argv) > 2 and argv[1] == zygote.__file__.encode():
+                    parent = int(stat.rpartition(")")[2].split()[1])
+                    self.seen.setdefault(argv[2].decode(), {})[int(entry.name)] = parent
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def _raw(course, student: str, data: bytes) -> None:
@@ -67,7 +104,11 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path):
     _class(pool_course)
     _class(dask_course)
     pool = grade_assignment(pool_course, tiny.ASSIGNMENT, workers=2, progress=False)
-    dask = grade_assignment(dask_course, tiny.ASSIGNMENT, cluster="local:2", progress=False)
+    with _ZygoteWatch() as zygotes:
+        dask = grade_assignment(dask_course, tiny.ASSIGNMENT, cluster="local:2", progress=False)
+    # One zygote for the machine, this process's: both workers' kernels fork from it.
+    (address,) = zygotes.seen
+    assert os.getpid() in zygotes.seen[address].values(), zygotes.seen
     assert _view(dask) == _view(pool)
     assert dask.summary == pool.summary
     assert {s: r[1] for s, r in _view(dask).items()} == {

@@ -361,3 +361,33 @@ def test_the_pools_threads_parse_a_preload_list_once_and_one_at_a_time(monkeypat
     assert got == [["numpy", "torch"]] * 8
     jobs._preload_for(texts + texts)  # another assignment's notebooks: parsed anew
     assert len(calls) == 2
+
+
+def test_an_adopted_zygote_is_used_never_ended_and_replaced_once_gone(tmp_path, monkeypatch):
+    """Zygotes.adopt (a LocalCluster's worker and the course process's zygote): the
+    registry answers with it instead of starting one, leaves it running when it stops,
+    and starts its own once the adopted one is gone."""
+    import subprocess
+
+    reg = zygote.Zygotes()
+    started = []
+    monkeypatch.setattr(reg, "_start", lambda *a: started.append(a) or (subprocess.Popen(["sleep", "60"]),
+                                                                        str(tmp_path / "own")))
+    env, preload = {"PATH": "/usr/bin"}, ["numpy"]
+    lent = subprocess.Popen(["sleep", "60"])
+    address = tmp_path / "lent"
+    address.touch()
+    try:
+        reg.adopt(zygote.Zygotes.key(preload, env), str(address), lent.pid)
+        assert reg.address(preload, env, []) == (str(address), lent.pid) and not started
+        assert reg.address(["torch"], env, [])[0] == str(tmp_path / "own") and len(started) == 1  # other modules
+        reg.stop()
+        assert lent.poll() is None and address.exists()  # not ours to end
+        reg.adopt(zygote.Zygotes.key(preload, env), str(address), lent.pid)
+        lent.kill()
+        lent.wait()
+        assert reg.address(preload, env, [])[0] == str(tmp_path / "own") and len(started) == 2
+        assert address.exists()  # the owner's socket: left alone
+    finally:
+        lent.kill()
+        reg.stop()
