@@ -25,31 +25,46 @@ FULL = {"test_square": (2.0, 2.0), "test_cube": (3.0, 3.0)}
 
 
 class _ZygoteWatch:
-    """The kernel zygotes that run while the block runs: socket -> {pid: parent pid} of the
-    processes with its command line (zygote.py and the kernels forked from it)."""
+    """The kernel zygotes (zygote.py processes; not the kernels forked from them, which
+    keep their command line) that run while the block runs: pid -> (socket, parent pid,
+    the parent's parent pid). Zygotes of other test processes are seen as well; what
+    counts is who started each."""
 
     def __init__(self):
         import threading
 
-        self.seen: dict[str, dict[int, int]] = {}
+        self.seen: dict[int, tuple[str, int, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    @staticmethod
+    def _process(pid) -> tuple[list[bytes], int] | None:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            return argv, int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _poll(self) -> None:
         from coursectl.grading import zygote
 
+        mine = zygote.__file__.encode()
         while not self._stop.wait(0.05):
             for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
+                found = self._process(entry.name) if entry.name.isdigit() else None
+                if not found or len(found[0]) < 3 or found[0][1] != mine:
                     continue
-                try:
-                    argv = (Path(entry.path) / "cmdline").read_bytes().split(b"\0")
-                    stat = (Path(entry.path) / "stat").read_text()
-                except OSError:
-                    continue
-                if len(argv) > 2 and argv[1] == zygote.__file__.encode():
-                    parent = int(stat.rpartition(")")[2].split()[1])
-                    self.seen.setdefault(argv[2].decode(), {})[int(entry.name)] = parent
+                parent = self._process(found[1])
+                if parent and len(parent[0]) > 1 and parent[0][1] == mine:
+                    continue  # a zygote's own child on its way to becoming a kernel
+                self.seen[int(entry.name)] = (found[0][2].decode(), found[1], parent[1] if parent else 0)
+
+    def started_here(self) -> set[str]:
+        return {sock for sock, parent, _ in self.seen.values() if parent == os.getpid()}
+
+    def started_by_children(self) -> set[str]:
+        """Started by a process this one started (a LocalCluster's worker)."""
+        return {sock for sock, parent, grand in self.seen.values() if grand == os.getpid() and parent != os.getpid()}
 
     def __enter__(self):
         self._thread.start()
@@ -106,9 +121,8 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path):
     pool = grade_assignment(pool_course, tiny.ASSIGNMENT, workers=2, progress=False)
     with _ZygoteWatch() as zygotes:
         dask = grade_assignment(dask_course, tiny.ASSIGNMENT, cluster="local:2", progress=False)
-    # One zygote for the machine, this process's: both workers' kernels fork from it.
-    (address,) = zygotes.seen
-    assert os.getpid() in zygotes.seen[address].values(), zygotes.seen
+    # The workers' kernels fork from this process's zygote: no worker started one.
+    assert zygotes.started_by_children() == set() and zygotes.started_here(), zygotes.seen
     assert _view(dask) == _view(pool)
     assert dask.summary == pool.summary
     assert {s: r[1] for s, r in _view(dask).items()} == {
