@@ -30,11 +30,12 @@ from .model import skip_slow_format_checks
 
 skip_slow_format_checks()  # before nbclient, nbformat and nbgrader import jsonschema
 
+from jupyter_client.asynchronous import AsyncKernelClient  # noqa: E402
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, DottedObjectName, Float, Integer, List, Type, Unicode
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -159,6 +160,45 @@ def _cell_part(cell) -> str:
 # --------------------------------------------------------------------------- kernel
 
 
+class ReadyKernelClient(AsyncKernelClient):
+    """jupyter_client's asynchronous client, but ready as soon as the kernel is.
+
+    Its ``wait_for_ready`` ends by reading IOPub until nothing arrives for 0.2 s, to drop
+    the start-up's status messages: 0.2 s of every kernel start spent waiting. Those
+    messages answer no cell (nbclient reads only the replies to the cell it sent), so here
+    the ones already there are dropped and the wait ends at once. Otherwise the same: a
+    kernel_info reply on the shell channel, then one IOPub message (its subscription works),
+    asking again until ``timeout``; a kernel that dies first is an error."""
+
+    async def _wait_until_ready(self, timeout: float | None = None) -> None:
+        end = time.time() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await ensure_async(self.shell_channel.get_msg(timeout=1))
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:
+                    await ensure_async(self.iopub_channel.get_msg(timeout=0.2))
+                except Empty:
+                    pass  # not subscribed yet: ask again
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > end:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while True:
+            try:
+                await ensure_async(self.iopub_channel.get_msg(timeout=0.005))
+            except Empty:
+                return
+
+    wait_for_ready = _wait_until_ready
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts the kernel through sandbox.py. The kernel and this process talk over unix
     sockets in a runtime folder of the job's own (the only host folder the sandbox can
@@ -182,6 +222,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_processes = Integer(cgroups.DEFAULT_MAX_PROCESSES,
                             help="processes and threads of a kernel started by plain nbgrader, all "
                                  "together (0: no cap)").tag(config=True)
+
+    client_class = DottedObjectName("coursectl.grading.worker.ReadyKernelClient")
+    client_factory = Type(klass=ReadyKernelClient)
 
     preloaded = Bool(False, help="plain nbgrader, where it runs as root: fork each kernel from a process that "
                                  "has imported what the assignment's source notebooks import (zygote.py), as "

@@ -114,8 +114,15 @@ def holder_command() -> list[str]:
 PRELOAD_PACKAGES = ("numpy", "torch", "matplotlib", "pandas", "coursekit", "data_scripts")
 PRELOAD_FIRST = ("numpy", "torch")  # first, where the notebooks import them at all
 # Imported by the zygote only, after the list: torch's first optimiser imports torch._dynamo
-# (1 s); a kernel started afresh pays that only if the notebook makes an optimiser.
-ZYGOTE_EXTRA = {"torch": ("torch._dynamo",)}
+# (1 s); a kernel started afresh pays that only if the notebook makes an optimiser. The
+# inline backend draws a notebook's first figure with Agg.
+ZYGOTE_EXTRA = {"torch": ("torch._dynamo",), "matplotlib.pyplot": ("matplotlib.backends.backend_agg",)}
+# What every kernel imports as it starts (IPKernelApp.initialize: the debugger with debugpy,
+# the shell's history in SQLite, pdb), after the fork unless the zygote has them: 0.07 s of
+# CPU per kernel. The same modules a kernel started afresh has before its first cell.
+KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "IPython.core.debugger",
+                        "IPython.core.oinspect", "IPython.core.completerlib", "IPython.core.logger",
+                        "IPython.extensions.storemagic", "sqlite3")
 
 
 def preload_modules(notebook_texts: list) -> list:
@@ -446,6 +453,8 @@ def _prepare(preload: list, font_files: list, own_path: str) -> None:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     _preload(zygote_preload(preload))
     import ipykernel.kernelapp  # noqa: F401  (the kernel itself, imported once)
+
+    _preload(list(KERNEL_START_MODULES))
 
     # Every module this package's own files brought in goes: a kernel must not find them.
     for name in [n for n, m in sys.modules.items() if getattr(m, "__file__", None) == own_path]:

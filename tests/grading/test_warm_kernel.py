@@ -199,3 +199,62 @@ def test_cell_slots_bound_the_jobs_in_cells():
     assert not t.is_alive()
     assert slots.try_hold()
     assert not slots.hold(lambda: False)  # a grading process that died stops waiting
+
+
+# ------------------------------------------------------------------ the kernel client
+
+def test_sandboxed_kernels_get_the_ready_client():
+    km = worker.SandboxedKernelManager(kernel_name="python3")
+    assert isinstance(km.client(), worker.ReadyKernelClient)
+
+
+class _Recording(worker.ReadyKernelClient):
+    info = None
+
+    def _handle_kernel_info_reply(self, msg):
+        self.info = msg
+        super()._handle_kernel_info_reply(msg)
+
+
+async def _plain_kernel():
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name="python3", client_factory=_Recording)
+    await km.start_kernel(stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
+    kc = km.client()
+    kc.start_channels()
+    return km, kc
+
+
+def test_ready_client_waits_for_the_kernel_and_its_first_cell_reads_only_its_own_output():
+    import asyncio
+
+    async def run():
+        km, kc = await _plain_kernel()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            assert kc.info["msg_type"] == "kernel_info_reply"  # ready means it answered
+            out = []
+            reply = await kc.execute_interactive("print('first')", timeout=60, output_hook=lambda m: out.append(m))
+            return reply["content"]["status"], [(m["msg_type"], m["content"].get("text")) for m in out
+                                                if m["msg_type"] in ("stream", "error", "execute_result")]
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert asyncio.run(run()) == ("ok", [("stream", "first\n")])
+
+
+def test_ready_client_says_so_when_the_kernel_died_before_answering():
+    import asyncio
+
+    async def run():
+        km, kc = await _plain_kernel()
+        try:
+            await km.shutdown_kernel(now=True)  # gone before it could answer
+            with pytest.raises(RuntimeError, match="died before replying"):
+                await kc.wait_for_ready(timeout=30)
+        finally:
+            kc.stop_channels()
+
+    asyncio.run(run())

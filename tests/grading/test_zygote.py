@@ -259,7 +259,8 @@ def test_preload_lists():
                     {"cell_type": "markdown", "source": "import pandas"}]}
     names = zygote.preload_modules([json.dumps(nb), "not json"])
     assert names == ["numpy", "torch", "matplotlib.pyplot"]
-    assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "torch._dynamo"]
+    assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "torch._dynamo",
+                                            "matplotlib.backends.backend_agg"]
 
 
 def test_plain_nbgrader_can_fork_its_kernels(tmp_path):
