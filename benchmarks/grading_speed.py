@@ -25,7 +25,11 @@ kernel's own time for import cells (mostly import statements), other cells
 and grade cells (the kernel's reply stamps), judging (nbgrader's steps around the kernel:
 the trusted preprocessors and saving scores), feedback (HTML export), exit (the grading
 process's end until its result is read), packing (results back) and writing (merge into
-the course). Overhead per job = the job's time after it got its cell slot (job - ahead, +
+the course), and the course process's own checking (the submission checked, repaired and
+packed into a job before it is sent). One course process serves all workers: its seconds
+per submission (checking + writing) against a worker's shortest turn (execute: the cells
+hold the worker's slot, the rest overlaps) say about how many workers it can feed, which
+is where adding cores stops paying on a bigger machine. Overhead per job = the job's time after it got its cell slot (job - ahead, +
 writing) minus the kernel's own time for the submission's non-import cells; the line below
 it counts the whole job (ahead included). Scores must equal nbgrader's.
 
@@ -63,7 +67,7 @@ from coursectl.nbg import nbgrader_env
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PARTS = TIMING_PARTS
-SPANS = ("imports", "cells", "checks", "writing", "ahead")  # inside other parts, or after the job
+SPANS = ("imports", "cells", "checks", "checking", "writing", "ahead")  # inside other parts, or outside the job
 
 
 def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -132,6 +136,18 @@ class Run:
     @property
     def job_seconds(self) -> float:
         return self.part("job") + self.part("writing")
+
+    @property
+    def serial(self) -> float:
+        """The course process's own seconds per submission (checking it, writing its result)."""
+        return self.part("checking") + self.part("writing")
+
+    @property
+    def feeds(self) -> float:
+        """How many workers one course process keeps up with: a worker hands in at most one
+        result per ``execute`` seconds (its cells hold its slot; the rest can overlap), and
+        each result costs the course process ``serial`` seconds."""
+        return self.part("execute") / self.serial if self.serial else float("inf")
 
     @property
     def after_turn(self) -> float:
@@ -263,6 +279,10 @@ def main() -> int:
           + "   (job + writing - cells - checks: the whole job)")
     print(f"{'  w/o imports':<14}" + "".join(f"{r.job_seconds - r.own - r.part('imports'):14.3f}" for r in graded)
           + "   (the whole job, imports counted as the submission's own time)")
+    print(f"{'course proc.':<14}" + "".join(f"{r.serial:14.3f}" for r in graded)
+          + "   (checking + writing: the one course process's seconds per submission)")
+    print(f"{'feeds workers':<14}" + "".join(f"{r.feeds:14.0f}" for r in graded)
+          + "   (execute / course proc.: about where more workers stop paying)")
 
     two = next((r for r in runs if r.label == "course grade --workers 2"), None)
     if two:

@@ -31,8 +31,11 @@ LOG_FILE = "grader.log"
 # process waited for them (messaging and the kernel's shutdown included). "preload" is the
 # trusted start-up code's imports in the new kernel, "waiting" the time a kernel started
 # ahead waited for a free cell slot, and "ahead" all of the job's time before it got that
-# slot (staging to waiting: done while the worker's previous job ran its cells).
-TIMING_PARTS = ("staging", "fork", "setup", "kernel_start", "preload", "waiting", "ahead", "imports", "cells",
+# slot (staging to waiting: done while the worker's previous job ran its cells). Two parts
+# are the course process's own, outside the job: "checking" (the submission checked,
+# repaired and packed into a job, before it is sent) and "writing" (its result merged into
+# the course); one course process serves every worker, so these bound how many it can feed.
+TIMING_PARTS = ("checking", "staging", "fork", "setup", "kernel_start", "preload", "waiting", "ahead", "imports", "cells",
                 "checks", "execute", "judging", "feedback", "exit", "packing", "writing")
 
 

@@ -121,6 +121,7 @@ class GradingPipeline:
         self.results: dict[str, SubmissionResult] = {}
         self.jobs: list[GradeJob] = []
         self.staged: dict = {}
+        self.checking: dict[str, float] = {}  # student -> seconds this process spent making the job
         self.network = "not isolated (switched off)"
         self.protection = ""
 
@@ -139,6 +140,7 @@ class GradingPipeline:
                     clock = time.perf_counter()
                     self.absorb(gb, job, result)
                     result.timings["writing"] = round(time.perf_counter() - clock, 4)
+                    result.timings["checking"] = round(self.checking.get(job.student, 0.0), 4)
                     self._note_timings(job, result)
                 self.totals(gb)
                 self.files = {"grades_csv": export.nbgrader_csv(gb, self.report_dir / "grades.csv",
@@ -258,6 +260,7 @@ class GradingPipeline:
                 self.staged[student] = staging.Staged(student, problems=[why])
                 self.fail(gb, student, [why])
         for i, (student, folder) in enumerate(self.chosen.items()):
+            clock = time.perf_counter()
             dest = self.work / f"s{i:04d}"
             if dest.exists():
                 shutil.rmtree(dest)
@@ -275,6 +278,7 @@ class GradingPipeline:
                 sandbox=self.opts.sandbox, env=env)
             if not self.opts.work_dir:
                 shutil.rmtree(dest, ignore_errors=True)
+            self.checking[student] = time.perf_counter() - clock
             yield job
         self._mark("staged")
 

@@ -135,6 +135,8 @@ def test_kernels_started_ahead_on_one_worker(graded):
     assert {r.student: r.score for r in run.results} == dict.fromkeys(STUDENTS, 5.0)
     assert set(timings) == set(STUDENTS)
     assert all(t.get("preload", 0) > 0 for t in timings.values()), timings
+    # The course process's own share of each submission (what bounds how many workers it feeds).
+    assert all(t.get("checking", 0) > 0 and t.get("writing", 0) > 0 for t in timings.values()), timings
     # With one worker, each later job started (kernel, preload) while the one before ran:
     # the jobs' times add up to more than the time from the first start to the last end.
     assert all(t.get("ahead", 0) > 0 for t in timings.values()), timings
