@@ -29,9 +29,10 @@ the course), and the course process's own checking (the submission checked, repa
 packed into a job before it is sent). One course process serves all workers: its seconds
 per submission (checking + writing) against a worker's shortest turn (execute: the cells
 hold the worker's slot, the rest overlaps) say about how many workers it can feed, which
-is where adding cores stops paying on a bigger machine. Overhead per job = the job's time after it got its cell slot (job - ahead, +
-writing) minus the kernel's own time for the submission's non-import cells; the line below
-it counts the whole job (ahead included). Scores must equal nbgrader's.
+is where adding cores stops paying on a bigger machine. Overhead per job = the job's time
+after it got its cell slot (job - ahead, + writing) minus the kernel's own time for the
+submission's non-import cells; the line below it counts the whole job (ahead included).
+Scores must equal nbgrader's.
 
     python benchmarks/grading_speed.py [--copies 8] [--assignment a1_rnn_cells] [--workers 1 2 4]
                                        [--baseline REF] [--pairs N]

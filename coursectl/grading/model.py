@@ -35,8 +35,8 @@ LOG_FILE = "grader.log"
 # are the course process's own, outside the job: "checking" (the submission checked,
 # repaired and packed into a job, before it is sent) and "writing" (its result merged into
 # the course); one course process serves every worker, so these bound how many it can feed.
-TIMING_PARTS = ("checking", "staging", "fork", "setup", "kernel_start", "preload", "waiting", "ahead", "imports", "cells",
-                "checks", "execute", "judging", "feedback", "exit", "packing", "writing")
+TIMING_PARTS = ("checking", "staging", "fork", "setup", "kernel_start", "preload", "waiting", "ahead", "imports",
+                "cells", "checks", "execute", "judging", "feedback", "exit", "packing", "writing")
 
 
 def skip_slow_format_checks() -> None:

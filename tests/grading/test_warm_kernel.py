@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -222,7 +223,7 @@ async def _plain_kernel():
     from jupyter_client.manager import AsyncKernelManager
 
     km = AsyncKernelManager(kernel_name="python3", client_factory=_Recording)
-    await km.start_kernel(stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
+    await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kc = km.client()
     kc.start_channels()
     return km, kc
