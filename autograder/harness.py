@@ -55,6 +55,7 @@ import io
 import math
 import random
 import secrets
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,10 +165,11 @@ def close_or_known_mistake(got, expected, atol: float, rtol: float, what: str, m
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """Run with ``n`` torch threads (None: as is): tiny models run far faster on one thread,
-    above all on a busy machine."""
-    import torch
-
-    if n is None:
+    above all on a busy machine. Where torch is not imported yet nothing is changed, and
+    torch is not imported for it: an assignment whose checks need no torch (its checks
+    module imports none) is graded without loading it."""
+    torch = sys.modules.get("torch")
+    if n is None or torch is None:
         yield
         return
     before = torch.get_num_threads()

@@ -42,7 +42,8 @@ from . import safefs, sandbox, zygote
 
 SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
-_PRELOAD = ["coursectl.grading.prefork"]
+_EVERY_CHECK = "coursectl.grading.every_check"  # every assignment's checks: for a server of any assignment
+_PRELOAD = [_EVERY_CHECK, "coursectl.grading.prefork"]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
 _RUNNING: dict[str, object] = {}  # workdir -> grading process, for stop_all()
@@ -76,19 +77,34 @@ os.register_at_fork(after_in_child=_forget_inherited_fork_server)
 
 def start_fork_server(assignments=None) -> None:
     """Start the fork server now, so its imports overlap with the parent's preparation.
-    ``assignments``: the names of those it will grade (None: any), whose references'
-    first-use imports (AssignmentSpec.grader_imports) it makes too, before any job. Only
-    imports: a torch operation run in the fork server would start torch's thread pool,
-    and a process forked after that hangs in its first torch operation."""
+    ``assignments``: the names of those it will grade (None: any), whose checks modules
+    (autograder/<name>/checks.py, with torch) and references' first-use imports
+    (AssignmentSpec.grader_imports) it makes too, before any job; with names, no other
+    assignment's (an assignment graded later by the same server imports its own checks in
+    each job). Only imports: a torch operation run in the fork server would start torch's
+    thread pool, and a process forked after that hangs in its first torch operation."""
     from ..assignments import ASSIGNMENTS
 
     names = ASSIGNMENTS if assignments is None else assignments
     first_use = [m for name in names if name in ASSIGNMENTS for m in ASSIGNMENTS[name].grader_imports]
-    _PRELOAD[:] = list(dict.fromkeys(first_use + _PRELOAD))  # before prefork: its gc.freeze covers them
+    checks = [_EVERY_CHECK] if assignments is None else [f"autograder.{name}.checks" for name in names
+                                                         if _has_checks(name)]
+    rest = [m for m in _PRELOAD if m != _EVERY_CHECK]
+    _PRELOAD[:] = list(dict.fromkeys(first_use + checks + rest))  # before prefork: its gc.freeze covers them
     _context()
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
+
+
+def _has_checks(assignment: str) -> bool:
+    """Whether autograder/<assignment>/checks (a module or a package) is there, found
+    without importing anything."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("autograder") if assignment.isidentifier() else None
+    folders = [Path(f) / assignment for f in (spec.submodule_search_locations or [])] if spec else []
+    return any((f / "checks.py").is_file() or (f / "checks" / "__init__.py").is_file() for f in folders)
 
 
 def probe_network() -> str:

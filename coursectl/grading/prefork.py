@@ -1,13 +1,10 @@
-"""Imported once by the grading fork server (see jobs.py): load and warm up nbgrader and
-the trusted checks (torch, the harness, every assignment's checks module, used by the
-grader to plan and judge) and the feedback pages' templates and MathJax bundle, then
-freeze the heap so forked grading processes do not copy it page by page. (The modules
-the graded assignments' references import on first use come before this one in the
-fork server's preload list: jobs.start_fork_server.)"""
+"""Imported once by the grading fork server (see jobs.py): load and warm up nbgrader, the
+checks' harness and the feedback pages' templates and MathJax bundle, then freeze the heap
+so forked grading processes do not copy it page by page. (The graded assignments' checks
+modules, with torch, used by the grader to plan and judge, and what their references
+import on first use come before this one in the fork server's preload list:
+jobs.start_fork_server.)"""
 import gc
-import importlib
-import importlib.util
-import pkgutil
 import warnings
 
 from . import cell_schema
@@ -30,15 +27,8 @@ with warnings.catch_warnings():
     except Exception:
         pass
     try:
-        import autograder
-        from autograder import harness  # noqa: F401  (numpy, torch through the checks)
-
-        for info in pkgutil.iter_modules(autograder.__path__):
-            if info.name.endswith("_checks"):
-                importlib.import_module(f"autograder.{info.name}")
-            elif info.ispkg and importlib.util.find_spec(f"autograder.{info.name}.checks"):
-                importlib.import_module(f"autograder.{info.name}.checks")  # autograder/<assignment>/checks.py
-    except Exception:  # no autograder here: units are imported on first use
+        from autograder import harness  # noqa: F401  (what every job's trusted chain uses)
+    except Exception:
         pass
 gc.collect()
 gc.freeze()

@@ -152,7 +152,9 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
     module they import on first use would be imported by every job again (torch._dynamo
     with sympy, pulled in by torch's first optimiser, cost a2 and a3 0.8 s per job). The
     fork server that `course grade A` starts imports A's AssignmentSpec.grader_imports
-    first: one process per assignment, so that one's imports never hide another's."""
+    first: one process per assignment, so that one's imports never hide another's. It
+    imports A's checks module, and no other assignment's (one with none: no torch at all);
+    a server for any assignment imports every one."""
     import subprocess
     import sys
 
@@ -170,13 +172,16 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
     # server's, for the graded assignments only (a1's jobs import none of it).
     from multiprocessing import forkserver
 
-    monkeypatch.setattr(jobs, "_PRELOAD", ["coursectl.grading.prefork"])
+    monkeypatch.setattr(jobs, "_PRELOAD", list(jobs._PRELOAD))
     monkeypatch.setattr(jobs, "_context", lambda: None)  # the list only: no server starts here
     monkeypatch.setattr(forkserver, "ensure_running", lambda: None)
+    assert jobs._PRELOAD == ["coursectl.grading.every_check", "coursectl.grading.prefork"]  # any assignment
     jobs.start_fork_server(["a3_char_lm", "no_such_assignment"])
-    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "coursectl.grading.prefork"]
+    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "autograder.a3_char_lm.checks",
+                             "coursectl.grading.prefork"]
     jobs.start_fork_server(["a1_rnn_cells"])  # a1's references import nothing on first use
-    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "coursectl.grading.prefork"]
+    assert jobs._PRELOAD == ["autograder.a1_rnn_cells.checks", "torch._dynamo", "torch.utils.flop_counter",
+                             "autograder.a3_char_lm.checks", "coursectl.grading.prefork"]
 
 
 def test_planning_and_judging_run_on_one_torch_thread():
