@@ -172,10 +172,16 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
     # server's, for the graded assignments only (a1's jobs import none of it).
     from multiprocessing import forkserver
 
-    monkeypatch.setattr(jobs, "_PRELOAD", list(jobs._PRELOAD))
+    fresh = subprocess.run([sys.executable, "-c", "from coursectl.grading import jobs; print(jobs._PRELOAD)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert fresh == "['coursectl.grading.every_check', 'coursectl.grading.prefork']"  # any assignment
+    monkeypatch.setattr(jobs, "_PRELOAD", ["coursectl.grading.prefork"])  # as after `course grade tiny`
     monkeypatch.setattr(jobs, "_context", lambda: None)  # the list only: no server starts here
     monkeypatch.setattr(forkserver, "ensure_running", lambda: None)
-    assert jobs._PRELOAD == ["coursectl.grading.every_check", "coursectl.grading.prefork"]  # any assignment
+    jobs.start_fork_server()  # the service's: any assignment
+    every_first_use = list(dict.fromkeys(m for spec in ASSIGNMENTS.values() for m in spec.grader_imports))
+    assert jobs._PRELOAD == every_first_use + ["coursectl.grading.every_check", "coursectl.grading.prefork"]
+    jobs._PRELOAD[:] = ["coursectl.grading.prefork"]
     jobs.start_fork_server(["a3_char_lm", "no_such_assignment"])
     assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "autograder.a3_char_lm.checks",
                              "coursectl.grading.prefork"]
