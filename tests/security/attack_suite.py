@@ -170,9 +170,18 @@ def attacked(request, tmp_path_factory):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     else:
         # Plain nbgrader gives up on a submission whose kernel it cannot drive (it exits
-        # non-zero at the end); that submission then has no grades, which is 0.
-        nbgrader(course, "autograde", A, "--force", timeout=3000, check=False,
-                 env={"COURSE_CELL_TIMEOUT": str(CELL_TIMEOUT)})  # nbgrader_config.py reads it
+        # non-zero at the end); that submission then has no grades, which is 0. Its
+        # defaults (a kernel started afresh in the sandbox for each notebook) grade every
+        # submission but the from-scratch attacks, which hide torch's kernels from the
+        # trusted chain rather than escape the sandbox: how their kernel started changes
+        # nothing the chain sees, so they get kernels forked preloaded (as `course grade`
+        # starts them; the same sandbox, tests/grading/test_zygote.py), in a second run.
+        scratch = [f"scratch_{name}" for name in FROM_SCRATCH_ATTACKS]
+        env = {"COURSE_CELL_TIMEOUT": str(CELL_TIMEOUT)}  # nbgrader_config.py reads it
+        nbgrader(course, "autograde", A, "--force", f"--CourseDirectory.student_id_exclude={','.join(scratch)}",
+                 timeout=3000, check=False, env=env)
+        nbgrader(course, "autograde", A, "--force", "--student=scratch_*", "--SandboxedKernelManager.preloaded=True",
+                 timeout=3000, check=False, env=env)
         nbgrader(course, "generate_feedback", A, "--force", check=False)
     time.sleep(2)  # anything left behind would write its marks by now
     listener.close()
