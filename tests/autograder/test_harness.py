@@ -178,3 +178,20 @@ def test_kernel_side_boot_source_runs(tmp_path):
     payload = shown[0][wire.MIME]
     assert unit.judge(plan, payload).score == 3.0
     assert "__course_grader_probe" not in ns
+
+
+def test_torch_threads_sets_torch_only_where_it_is_imported():
+    """Checks that need no torch are planned and judged without loading it (a grading
+    process for such an assignment never imports torch); where it is loaded, the count
+    is set inside and put back after."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom autograder.harness import torch_threads\n"
+            "with torch_threads(1):\n    pass\nprint('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    before = torch.get_num_threads()
+    with harness.torch_threads(1):
+        inside = torch.get_num_threads()
+    assert inside == 1 and torch.get_num_threads() == before
