@@ -42,8 +42,10 @@ from . import safefs, sandbox, zygote
 
 SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
-_EVERY_CHECK = "coursectl.grading.every_check"  # every assignment's checks: for a server of any assignment
-_PRELOAD = [_EVERY_CHECK, "coursectl.grading.prefork"]
+_PRELOAD = ["coursectl.grading.graded_checks", "coursectl.grading.prefork"]
+# Which assignments' checks modules the fork server imports (graded_checks.py reads it as it
+# starts): their names, comma-separated, or "*" for every one (a server for any assignment).
+CHECKS_VAR = "SEQCOURSE_FORK_SERVER_CHECKS"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
 _RUNNING: dict[str, object] = {}  # workdir -> grading process, for stop_all()
@@ -87,14 +89,20 @@ def start_fork_server(assignments=None) -> None:
 
     names = ASSIGNMENTS if assignments is None else assignments
     first_use = [m for name in names if name in ASSIGNMENTS for m in ASSIGNMENTS[name].grader_imports]
-    checks = [_EVERY_CHECK] if assignments is None else [f"autograder.{name}.checks" for name in names
-                                                         if _has_checks(name)]
-    rest = [m for m in _PRELOAD if m != _EVERY_CHECK]
-    _PRELOAD[:] = list(dict.fromkeys(first_use + checks + rest))  # before prefork: its gc.freeze covers them
+    _PRELOAD[:] = list(dict.fromkeys(first_use + _PRELOAD))  # before prefork: its gc.freeze covers them
     _context()
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    checks = "*" if assignments is None else ",".join(name for name in names if _has_checks(name))
+    before = os.environ.get(CHECKS_VAR)
+    os.environ[CHECKS_VAR] = checks  # the server's environment is this process's as it starts
+    try:
+        forkserver.ensure_running()
+    finally:
+        if before is None:
+            os.environ.pop(CHECKS_VAR, None)
+        else:
+            os.environ[CHECKS_VAR] = before
 
 
 def _has_checks(assignment: str) -> bool:

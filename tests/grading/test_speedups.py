@@ -126,14 +126,18 @@ def test_definition_in_process_matches_generate_assignment(tmp_path, monkeypatch
 
 
 PLAN_IMPORTS = """
+import os
 import sys
 import nbformat
 from multiprocessing import forkserver
 from coursectl.grading import jobs
 
-a = sys.argv[1]  # the fork server's preload list, as `course grade A` builds it (no server started)
-jobs._context = forkserver.ensure_running = lambda: None
+a = sys.argv[1]  # the fork server's preload list and environment, as `course grade A` sets them (no server started)
+started = []
+jobs._context = lambda: None
+forkserver.ensure_running = lambda: started.append(os.environ[jobs.CHECKS_VAR])
 jobs.start_fork_server([a])
+os.environ[jobs.CHECKS_VAR] = started[0]
 for name in jobs._PRELOAD:
     __import__(name)
 from coursectl import trusted
@@ -145,9 +149,17 @@ assert sum(c.metadata.get(trusted.PROBE_TAG) is not None for c in nb.cells) >= 3
 print(" ".join(sorted(set(sys.modules) - before)))
 """
 
+GRADED_CHECKS = """
+import os, sys
+os.environ["{var}"] = "{value}"
+import coursectl.grading.graded_checks
+print(sorted(m for m in sys.modules if m.startswith("autograder.") and m.endswith(".checks")), "torch" in sys.modules,
+      "{var}" in os.environ)
+"""
+
 
 @pytest.mark.slow
-def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
+def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch, tmp_path):
     """Each job plans its checks (InjectProbes runs the reference implementations); a
     module they import on first use would be imported by every job again (torch._dynamo
     with sympy, pulled in by torch's first optimiser, cost a2 and a3 0.8 s per job). The
@@ -172,22 +184,37 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch):
     # server's, for the graded assignments only (a1's jobs import none of it).
     from multiprocessing import forkserver
 
-    fresh = subprocess.run([sys.executable, "-c", "from coursectl.grading import jobs; print(jobs._PRELOAD)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    assert fresh == "['coursectl.grading.every_check', 'coursectl.grading.prefork']"  # any assignment
-    monkeypatch.setattr(jobs, "_PRELOAD", ["coursectl.grading.prefork"])  # as after `course grade tiny`
+    monkeypatch.setattr(jobs, "_PRELOAD", ["coursectl.grading.graded_checks", "coursectl.grading.prefork"])
     monkeypatch.setattr(jobs, "_context", lambda: None)  # the list only: no server starts here
-    monkeypatch.setattr(forkserver, "ensure_running", lambda: None)
-    jobs.start_fork_server()  # the service's: any assignment
-    every_first_use = list(dict.fromkeys(m for spec in ASSIGNMENTS.values() for m in spec.grader_imports))
-    assert jobs._PRELOAD == every_first_use + ["coursectl.grading.every_check", "coursectl.grading.prefork"]
-    jobs._PRELOAD[:] = ["coursectl.grading.prefork"]
+    started = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append(os.environ.get(jobs.CHECKS_VAR)))
     jobs.start_fork_server(["a3_char_lm", "no_such_assignment"])
-    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "autograder.a3_char_lm.checks",
+    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "coursectl.grading.graded_checks",
                              "coursectl.grading.prefork"]
     jobs.start_fork_server(["a1_rnn_cells"])  # a1's references import nothing on first use
-    assert jobs._PRELOAD == ["autograder.a1_rnn_cells.checks", "torch._dynamo", "torch.utils.flop_counter",
-                             "autograder.a3_char_lm.checks", "coursectl.grading.prefork"]
+    assert jobs._PRELOAD == ["torch._dynamo", "torch.utils.flop_counter", "coursectl.grading.graded_checks",
+                             "coursectl.grading.prefork"]
+    jobs.start_fork_server(["tiny"])  # an assignment with no checks module
+    jobs.start_fork_server()  # the service's: any assignment
+    assert started == ["a3_char_lm", "a1_rnn_cells", "", "*"] and jobs.CHECKS_VAR not in os.environ
+    # What the fork server imports for each: that assignment's checks, every one's, or none (and no torch).
+    a1, every = ["autograder.a1_rnn_cells.checks"], [f"autograder.{a}.checks" for a in sorted(ASSIGNMENTS)]
+    for value, expected in (("a1_rnn_cells", f"{a1} True False"), ("*", f"{every} True False"),
+                            ("", "[] False False")):
+        out = subprocess.run([sys.executable, "-c", GRADED_CHECKS.format(var=jobs.CHECKS_VAR, value=value)],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        assert out == expected, (value, out)
+    # A checks module that raises as it is imported leaves the fork server running (each job
+    # then imports it again and fails with its error).
+    (tmp_path / "autograder" / "broken").mkdir(parents=True)
+    (tmp_path / "autograder" / "__init__.py").write_text("")
+    (tmp_path / "autograder" / "broken" / "__init__.py").write_text("")
+    (tmp_path / "autograder" / "broken" / "checks.py").write_text(
+        "open('imported', 'w').close()\nraise RuntimeError('a bug in the checks')\n")
+    out = subprocess.run([sys.executable, "-c", GRADED_CHECKS.format(var=jobs.CHECKS_VAR, value="broken")],
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[] False False" and (tmp_path / "imported").exists(), out
 
 
 def test_planning_and_judging_run_on_one_torch_thread():
