@@ -37,15 +37,12 @@ import threading
 import time
 from pathlib import Path
 
-from .model import KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, Tree, unpack_tree
+from .model import CHECKS_VAR, KERNELS_FILE, LOG_FILE, RESULT_FILE, SKIP, GradeJob, JobResult, Tree, unpack_tree
 from . import safefs, sandbox, zygote
 
 SANDBOX_SCRIPT = sandbox.__file__
 GRACE_S = 30.0  # after the deadline: time to save grades and feedback before a hard kill
 _PRELOAD = ["coursectl.grading.graded_checks", "coursectl.grading.prefork"]
-# Which assignments' checks modules the fork server imports (graded_checks.py reads it as it
-# starts): their names, comma-separated, or "*" for every one (a server for any assignment).
-CHECKS_VAR = "SEQCOURSE_FORK_SERVER_CHECKS"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
 _RUNNING: dict[str, object] = {}  # workdir -> grading process, for stop_all()
@@ -93,7 +90,7 @@ def start_fork_server(assignments=None) -> None:
     _context()
     from multiprocessing import forkserver
 
-    checks = "*" if assignments is None else ",".join(name for name in names if _has_checks(name))
+    checks = "*" if assignments is None else ",".join(names)  # one with no checks module: nothing imported
     before = os.environ.get(CHECKS_VAR)
     os.environ[CHECKS_VAR] = checks  # the server's environment is this process's as it starts
     try:
@@ -103,16 +100,6 @@ def start_fork_server(assignments=None) -> None:
             os.environ.pop(CHECKS_VAR, None)
         else:
             os.environ[CHECKS_VAR] = before
-
-
-def _has_checks(assignment: str) -> bool:
-    """Whether autograder/<assignment>/checks (a module or a package) is there, found
-    without importing anything."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("autograder") if assignment.isidentifier() else None
-    folders = [Path(f) / assignment for f in (spec.submodule_search_locations or [])] if spec else []
-    return any((f / "checks.py").is_file() or (f / "checks" / "__init__.py").is_file() for f in folders)
 
 
 def probe_network() -> str:

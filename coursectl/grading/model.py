@@ -21,6 +21,11 @@ from typing import NamedTuple
 # A folder's files, by path relative to it: (permission bits, bytes).
 Tree = dict[str, tuple[int, bytes]]
 
+# Which assignments' checks modules the grading fork server imports as it starts (read and
+# removed by graded_checks.py; set by jobs.start_fork_server): their names, comma-separated,
+# or "*" for every one (a server for any assignment).
+CHECKS_VAR = "SEQCOURSE_FORK_SERVER_CHECKS"
+
 SKIP = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store")  # never worth sending
 RESULT_FILE = "result.json"
 KERNELS_FILE = "kernels.jsonl"

@@ -196,11 +196,12 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch, tm
                              "coursectl.grading.prefork"]
     jobs.start_fork_server(["tiny"])  # an assignment with no checks module
     jobs.start_fork_server()  # the service's: any assignment
-    assert started == ["a3_char_lm", "a1_rnn_cells", "", "*"] and jobs.CHECKS_VAR not in os.environ
+    assert started == ["a3_char_lm,no_such_assignment", "a1_rnn_cells", "tiny", "*"]
+    assert jobs.CHECKS_VAR not in os.environ
     # What the fork server imports for each: that assignment's checks, every one's, or none (and no torch).
     a1, every = ["autograder.a1_rnn_cells.checks"], [f"autograder.{a}.checks" for a in sorted(ASSIGNMENTS)]
     for value, expected in (("a1_rnn_cells", f"{a1} True False"), ("*", f"{every} True False"),
-                            ("", "[] False False")):
+                            ("tiny,no_such_assignment", "[] False False")):
         out = subprocess.run([sys.executable, "-c", GRADED_CHECKS.format(var=jobs.CHECKS_VAR, value=value)],
                              cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
         assert out == expected, (value, out)
