@@ -218,6 +218,47 @@ def test_fork_server_imports_what_planning_each_assignment_loads(monkeypatch, tm
     assert out == "[] False False" and (tmp_path / "imported").exists(), out
 
 
+# A kernel forked from the zygote: the modules zygote.zygote_preload gives an assignment's
+# kernels, then what its graded notebook calls of the course's helpers (sys.argv[2]); the
+# modules that call imports are printed.
+HELPER_IMPORTS = """
+import os, sys
+os.environ.update(NBGRADER_EXECUTION="autograde", MPLBACKEND="Agg")
+from pathlib import Path
+from coursectl.grading import zygote
+a = sys.argv[1]
+text = Path("source", a, a + ".ipynb").read_text()
+for name in zygote.zygote_preload(zygote.preload_modules([text])):
+    __import__(name)
+before = set(sys.modules)
+exec(sys.argv[2])
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+HELPER_CALLS = {
+    "a1_rnn_cells": "from coursekit.plots import results_table, seed_table\n"
+                    "from coursekit.training import History\n"
+                    "h = History(); h.best_val_acc = h.test_acc_at_best = 0.5; h.seconds = 1.0\n"
+                    "seed_table({'m': [h, h]}); results_table({'m': h})",
+    "a4_visualizing": "import torch\nfrom coursekit.vision import train\n"
+                      "model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))\n"
+                      "x, y = torch.zeros(8, 1, 2, 2), torch.zeros(8, dtype=torch.long)\n"
+                      "train(model, x, y, x[:4], y[:4], epochs=1, batch_size=4)",
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(HELPER_CALLS))
+def test_zygote_has_what_the_course_helpers_import_while_graded(assignment):
+    """a1's seed_table imports pandas (0.4 s of CPU) and a4's train tqdm.auto with
+    ipywidgets (0.2 s) the first time they run: in every kernel, unless the zygote has
+    imported them (zygote.ZYGOTE_EXTRA)."""
+    out = subprocess.run([str(BIN / "python"), "-c", HELPER_IMPORTS, assignment, HELPER_CALLS[assignment]],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    heavy = [m for m in out.stdout.split() if m.split(".")[0] in ("pandas", "tqdm", "ipywidgets", "matplotlib",
+                                                                  "sympy")]
+    assert not heavy, heavy[:20]
+
+
 def test_planning_and_judging_run_on_one_torch_thread():
     """The trusted chain's references run on one torch thread (two, on cores the kernels
     use, made a4's planning 20 times slower), and the caller's setting comes back."""

@@ -256,11 +256,12 @@ def _zygote_env() -> dict:
 def test_preload_lists():
     nb = {"cells": [{"cell_type": "code", "source": ["import numpy as np\n", "from torch import nn\n"]},
                     {"cell_type": "code", "source": "import autograder\nimport matplotlib.pyplot as plt"},
+                    {"cell_type": "code", "source": "from tqdm.auto import tqdm\nfrom coursekit.plots import seed_table"},
                     {"cell_type": "markdown", "source": "import pandas"}]}
     names = zygote.preload_modules([json.dumps(nb), "not json"])
-    assert names == ["numpy", "torch", "matplotlib.pyplot"]
-    assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "torch._dynamo",
-                                            "matplotlib.backends.backend_agg"]
+    assert names == ["numpy", "torch", "matplotlib.pyplot", "tqdm.auto", "coursekit.plots"]
+    assert zygote.zygote_preload(names) == ["numpy", "torch", "matplotlib.pyplot", "tqdm.auto", "coursekit.plots",
+                                            "torch._dynamo", "matplotlib.backends.backend_agg", "pandas"]
 
 
 def test_plain_nbgrader_can_fork_its_kernels(tmp_path):
