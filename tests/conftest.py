@@ -53,23 +53,27 @@ def offline_data(request):
 # (LPT). The seconds are one file's wall time in a `--durations=0` run on the 2-core
 # machine while other work ran; only their order matters, and a file missing here is
 # merely scheduled as a slow (SLOW_DEFAULT) or fast (0) file. Refresh with
-# `python tests/durations.py LOG` on a `--durations=0` output.
+# `python tests/durations.py LOG` on a `--durations=0` output, or from the wall column of
+# the CPU table that ends every run (these: the clean-clone CI run of 2026-12-08).
 FILE_SECONDS = {
-    "tests/security/test_attacks_nbgrader.py": 250,
-    "tests/test_bundle_end_to_end.py": 210,
-    "tests/grading/test_limits.py": 150,
-    "tests/grading/test_regrade.py": 125,
-    "tests/service/test_attacks_service.py": 120,
-    "tests/autograder/test_reproducible.py": 118,
-    "tests/security/test_attacks_course_grade.py": 107,
-    "tests/assignments/a1/test_notebook.py": 78,
-    "tests/grading/test_cluster.py": 77,
-    "tests/assignments/a4/test_notebook.py": 74,
-    "tests/assignments/a2/test_notebook.py": 73,
-    "tests/test_browser.py": 61,
-    "tests/service/test_lab_browser.py": 53,
-    "tests/assignments/a3/test_notebook.py": 52,
-    "tests/grading/test_pipeline.py": 50,
+    "tests/autograder/test_reproducible.py": 300,
+    "tests/security/test_attacks_nbgrader.py": 261,
+    "tests/test_bundle_end_to_end.py": 220,
+    "tests/grading/test_regrade.py": 208,
+    "tests/service/test_attacks_service.py": 199,
+    "tests/security/test_attacks_course_grade.py": 143,
+    "tests/grading/test_limits.py": 138,
+    "tests/assignments/a1/test_notebook.py": 109,
+    "tests/test_browser.py": 98,
+    "tests/assignments/a4/test_notebook.py": 97,
+    "tests/service/test_submit_cli.py": 70,
+    "tests/assignments/a2/test_notebook.py": 69,
+    "tests/service/test_lab_browser.py": 68,
+    "tests/grading/test_cluster.py": 68,
+    "tests/assignments/a3/test_notebook.py": 60,
+    "tests/test_prepare.py": 55,
+    "tests/test_student_exchange.py": 44,
+    "tests/test_browser_safety.py": 40,
 }
 SLOW_DEFAULT = 30
 
