@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from nbformat.v4 import new_code_cell
 
-from coursectl.grading import cell_schema, gradebook
+from coursectl.grading import cell_schema, gradebook, zygote
 from coursectl.nbg import path_with_tools
 from nbcourse import BIN, REPO, make_course
 
@@ -248,15 +248,29 @@ HELPER_CALLS = {
 
 @pytest.mark.parametrize("assignment", sorted(HELPER_CALLS))
 def test_zygote_has_what_the_course_helpers_import_while_graded(assignment):
-    """a1's seed_table imports pandas (0.4 s of CPU) and a4's train tqdm.auto with
-    ipywidgets (0.2 s) the first time they run: in every kernel, unless the zygote has
-    imported them (zygote.ZYGOTE_EXTRA)."""
+    """a1's seed_table imports pandas (0.4 s of CPU) the first time it runs: in every
+    kernel, unless the zygote has imported it (zygote.ZYGOTE_EXTRA); nor may a4's train
+    leave one to each kernel (torch._dynamo with sympy, through its optimiser). tqdm.auto,
+    which train imports, is left to the kernel: it picks its bar from the kernel it runs in."""
     out = subprocess.run([str(BIN / "python"), "-c", HELPER_IMPORTS, assignment, HELPER_CALLS[assignment]],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    heavy = [m for m in out.stdout.split() if m.split(".")[0] in ("pandas", "tqdm", "ipywidgets", "matplotlib",
-                                                                  "sympy")]
+    heavy = [m for m in out.stdout.split() if m.split(".")[0] in ("pandas", "matplotlib", "sympy")]
     assert not heavy, heavy[:20]
+    assert assignment != "a4_visualizing" or "tqdm.auto" in out.stdout.split()  # the kernel's own import
+
+
+def test_zygote_leaves_tqdm_to_the_kernel():
+    """tqdm.auto chooses its bar class as it is imported, from what it finds of a kernel (a
+    widget in a notebook, text on stderr outside one), and ipywidgets registers its comm
+    target with the running kernel as it is imported: a zygote that imported either would
+    give its kernels what a kernel started afresh does not have. a2 imports tqdm.auto itself."""
+    text = (REPO / "source" / "a2_sentiment" / "a2_sentiment.ipynb").read_text()
+    assert "from tqdm.auto import tqdm" in text
+    for a in sorted(HELPER_CALLS) + ["a2_sentiment", "a3_char_lm"]:
+        text = (REPO / "source" / a / f"{a}.ipynb").read_text()
+        preload = zygote.zygote_preload(zygote.preload_modules([text]))
+        assert not [m for m in preload if m.split(".")[0] in ("tqdm", "ipywidgets")], (a, preload)
 
 
 def test_planning_and_judging_run_on_one_torch_thread():
