@@ -246,6 +246,7 @@ HELPER_CALLS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", sorted(HELPER_CALLS))
 def test_zygote_has_what_the_course_helpers_import_while_graded(assignment):
     """a1's seed_table imports pandas (0.4 s of CPU) the first time it runs: in every
