@@ -39,7 +39,10 @@ starts makes the kernel manager fall back to the ordinary start (worker.py).
 What differs, knowingly: the kernel's pid (3, not 2: the holder is 1), it leads its own
 session, the modules are imported before the kernel starts (as with worker.PRELOAD_CODE,
 plus torch._dynamo), and their memory is shared copy-on-write with the zygote, so the
-job's control group is not charged for pages the kernel never writes.
+job's control group is not charged for pages the kernel never writes. A module that asks
+IPython's builtin ``get_ipython()`` as it is imported whether it runs in a kernel (pandas,
+for its display defaults) is told yes, as in a kernel; tqdm, which looks further, is left
+to the kernel (PRELOAD_PACKAGES).
 
 Run as ``python zygote.py SOCKET PRELOAD_JSON FONTS_JSON`` (by ``Zygotes``): the environment
 it is started with is the kernel environment of its jobs (a request with another one is
@@ -47,6 +50,7 @@ refused); it exits when its standard input closes (the process that started it i
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -428,6 +432,31 @@ def _private_home(home: str, font_files: list) -> None:
             out.write(src.read())
 
 
+class _KernelShellStandIn:
+    """What a module imported by the zygote finds when it asks IPython's builtin
+    ``get_ipython()`` whether it runs in a kernel: a shell with a kernel, as the trusted
+    start-up code and the notebook's imports find in a kernel started afresh. pandas sets
+    the default of display.max_columns from it as it is imported (20 in a kernel, 0, fit
+    the terminal, outside one). Nothing else is there: a module that wants more of the
+    shell fails to import here and is imported by the kernel itself."""
+
+    kernel = None
+
+
+@contextlib.contextmanager
+def _kernel_in_sight():
+    import builtins
+
+    if hasattr(builtins, "get_ipython"):
+        yield
+        return
+    builtins.get_ipython = _KernelShellStandIn
+    try:
+        yield
+    finally:
+        del builtins.get_ipython
+
+
 def _preload(names: list) -> None:
     import importlib
 
@@ -459,7 +488,8 @@ def _prepare(preload: list, font_files: list, own_path: str) -> None:
     # What ipykernel sets before any cell (kernelapp.init_gui_pylab), so that matplotlib,
     # imported here, picks the same backend as in a kernel started afresh.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    _preload(zygote_preload(preload))
+    with _kernel_in_sight():
+        _preload(zygote_preload(preload))
     import ipykernel.kernelapp  # noqa: F401  (the kernel itself, imported once)
 
     _preload(list(KERNEL_START_MODULES))

@@ -44,6 +44,10 @@ info["ours"] = sorted(m for m in sys.modules if m.split(".")[0] in ("autograder"
 libc = ctypes.CDLL(None, use_errno=True)
 info["new_userns"] = libc.unshare(0x10000000)  # CLONE_NEWUSER: refused in both
 info["setuid0"] = libc.setuid(0)
+import pandas  # preloaded by the zygote: what it set as it was imported, then its default
+info["pandas_max_columns"] = [pandas.get_option("display.max_columns")]
+pandas.reset_option("display.max_columns")
+info["pandas_max_columns"].append(pandas.get_option("display.max_columns"))
 print("PROBE" + json.dumps(info))
 '''
 
@@ -54,7 +58,7 @@ def zygote_address():
     opts = sandbox.plan(tempfile.gettempdir(), data_dir=sandbox.default_data_dir(environ))
     kernel_env = sandbox.kernel_env(environ, opts, f"{sandbox.HOME}/work")
     zygotes = zygote.Zygotes()
-    address, pid = zygotes.address(["numpy", "torch"], kernel_env, opts["home_files"])
+    address, pid = zygotes.address(["numpy", "torch", "pandas"], kernel_env, opts["home_files"])
     end = time.monotonic() + 120
     while time.monotonic() < end:  # until it listens (its imports done)
         s = socket.socket(socket.AF_UNIX)
@@ -157,6 +161,9 @@ def test_forked_kernel_sees_what_a_bwrap_kernel_sees(tmp_path, zygote_address):
                 "Umask", "ppid", "cwd", "root", "home", "path", "argv0", "limits", "cgroup", "hostname", "interfaces",
                 "new_userns", "setuid0"):
         assert forked[key] == plain[key], key
+    # pandas sets display.max_columns as it is imported from whether it runs in a kernel: the
+    # zygote imported it out of one, and its kernels still get a kernel's default.
+    assert forked["pandas_max_columns"] == plain["pandas_max_columns"] == [20, 20]
     assert forked["CapEff"] == forked["CapPrm"] == forked["CapAmb"] == "0000000000000000"
     assert forked["NoNewPrivs"] == "1" and forked["new_userns"] == -1 and forked["setuid0"] == -1
     # Each kernel in namespaces of its own: not the host's, not the other kernel's.
