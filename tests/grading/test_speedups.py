@@ -266,11 +266,12 @@ def test_zygote_leaves_tqdm_to_the_kernel():
     widget in a notebook, text on stderr outside one), and ipywidgets registers its comm
     target with the running kernel as it is imported: a zygote that imported either would
     give its kernels what a kernel started afresh does not have. a2 imports tqdm.auto itself."""
-    text = (REPO / "source" / "a2_sentiment" / "a2_sentiment.ipynb").read_text()
-    assert "from tqdm.auto import tqdm" in text
-    for a in sorted(HELPER_CALLS) + ["a2_sentiment", "a3_char_lm"]:
-        text = (REPO / "source" / a / f"{a}.ipynb").read_text()
-        preload = zygote.zygote_preload(zygote.preload_modules([text]))
+    from coursectl.assignments import ASSIGNMENTS
+    from coursectl.grading import worker
+
+    assert "from tqdm.auto import tqdm" in (REPO / "source" / "a2_sentiment" / "a2_sentiment.ipynb").read_text()
+    for a in ASSIGNMENTS:
+        preload = zygote.zygote_preload(worker.preload_modules(REPO / "source" / a))
         assert not [m for m in preload if m.split(".")[0] in ("tqdm", "ipywidgets")], (a, preload)
 
 
